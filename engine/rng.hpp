@@ -46,7 +46,8 @@ class Stream {
         ctr_{{static_cast<std::uint32_t>(purpose), static_cast<std::uint32_t>(entity),
               static_cast<std::uint32_t>(tick), 0u}},
         hi_{static_cast<std::uint32_t>(entity >> 32)} {
-    // Entities beyond 2^32 and ticks are folded into the draw-index word's upper bits.
+    // Bits 32..39 of the entity go into the top byte of the draw-index word (entities must be
+    // < 2^40 and a stream must read < 2^24 blocks, about 67M u32); ticks are taken modulo 2^32.
     ctr_.v[3] = hi_ << 24;
   }
 

@@ -1,0 +1,1381 @@
+// The Scene agent model: runtime. MODEL.md sections 2-3; docs/ODD.md describes every
+// submodel with its equations and sources. Process order per tick is fixed (see step()).
+#include "agents/simulation.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <fmt/format.h>
+#include <limits>
+#include <numeric>
+
+#include "engine/error.hpp"
+#include "engine/interrupt.hpp"
+#include "engine/progress.hpp"
+#include "engine/rng.hpp"
+#include "engine/samplers.hpp"
+
+namespace piracy {
+
+void Sceners::resize(std::size_t n) {
+  group.resize(n, -1);
+  role.resize(n, 0);
+  status.resize(n, static_cast<std::uint8_t>(ScenerStatus::Absent));
+  action.resize(n, kDormant);
+  imitate.resize(n, 0);
+  skill.resize(n, 1.0f);
+  alpha.resize(n, 0.5f);
+  rho.resize(n, 1.0f);
+  recognition.resize(n, 0.0f);
+  chill.resize(n, 0.0f);
+  for (auto& v : r_hat) v.resize(n, 0.0f);
+  for (auto& v : m_hat) v.resize(n, 0.0f);
+  payoff_ema.resize(n, 0.0f);
+  money_usd.resize(n, 0.0f);
+  r_today.resize(n, 0.0f);
+  m_today.resize(n, 0.0f);
+  site.resize(n, -1);
+  ban_until.resize(n, -1);
+  sell_site.resize(n, -1);
+  sold_today.resize(n, 0);
+  detected.resize(n, 0);
+  caught.resize(n, 0);
+}
+
+namespace {
+
+constexpr double kLn2 = 0.69314718055994530942;
+/// dissolved_tick of a group that never had members (or a named group never founded).
+constexpr std::int32_t kNeverExisted = -2;
+
+/// Entity keys for streams that are not tied to one agent: high bits say which kind.
+constexpr std::uint64_t kKeyCategory = 1ull << 36;
+constexpr std::uint64_t kKeyTitle = 2ull << 36;
+constexpr std::uint64_t kKeySite = 3ull << 36;
+constexpr std::uint64_t kKeyGroup = 4ull << 36;
+constexpr std::uint64_t kKeyOperation = 5ull << 36;
+constexpr std::uint64_t kKeyP2P = 6ull << 36;
+constexpr std::uint64_t kKeyGlobal = 7ull << 36;
+
+double years_since_mid_2020(Date d) { return (d - Date::from_ymd(2020, 7, 1)) / 365.25; }
+
+/// Next index of a Bernoulli(a) sequence after `i` by geometric skipping: the gap to the next
+/// success is Geometric(a) (Devroye 1986, ch. X.2), so a group visits only the slots it attempts.
+inline std::int64_t next_attempt(Stream& rng, std::int64_t i, double log1m_a) {
+  const double u = rng.uniform();
+  const double gap = std::floor(std::log(u) / log1m_a);
+  if (!(gap < 1e15)) return std::numeric_limits<std::int64_t>::max() / 2;
+  return i + 1 + static_cast<std::int64_t>(gap);
+}
+
+std::uint8_t category_mask(const std::vector<std::string>& names) {
+  std::uint8_t m = 0;
+  for (const auto& n : names) {
+    const int c = category_index(n);
+    if (c >= 0) m = static_cast<std::uint8_t>(m | (1u << c));
+  }
+  return m;
+}
+
+}  // namespace
+
+Simulation::Simulation(const ScenarioConfig& cfg, std::vector<std::string> removed_groups)
+    : cfg_(cfg), removed_(std::move(removed_groups)) {
+  const auto& cal = cfg_.calendar;
+  n_ticks_ = (cal.end - cal.burn_in_start) + 1;
+  report_first_ = cal.start - cal.burn_in_start;
+  calendar_.resize(static_cast<std::size_t>(n_ticks_));
+
+  const auto& m = cfg_.market;
+  economics::MarketParams mp;
+  for (int c = 0; c < economics::kChannels; ++c) {
+    const auto k = static_cast<std::size_t>(c);
+    mp.price_usd[k] = m.price_usd[k];
+    mp.share[k] = m.share[k];
+    mp.decay_per_day[k] = m.decay_per_day[k];
+    mp.displacement[k] = m.displacement[k];
+    mp.pre_release_penalty[k] = m.pre_release_penalty[k];
+    for (int j = 0; j < economics::kChannels; ++j)
+      mp.substitution(c, j) = m.substitution[k][static_cast<std::size_t>(j)];
+  }
+  mp.piracy_propensity = m.piracy_propensity;
+  mp.bass_p = m.bass_p;
+  mp.bass_q = m.bass_q;
+  mp.life_days = static_cast<std::int32_t>(m.life_days);
+  market_ = std::make_unique<economics::Market>(mp);
+
+  series_ = std::make_unique<SeriesTable>(cal.start, (cal.end - cal.start) + 1);
+  auto& s = *series_;
+  s.add_column("releases_scene", Agg::Sum, true);
+  s.add_column("releases_p2p", Agg::Sum, true);
+  for (int c = 0; c < kCategories; ++c)
+    s.add_column(fmt::format("releases_{}", kCategoryNames[static_cast<std::size_t>(c)]), Agg::Sum, true);
+  s.add_column("slots_open", Agg::Sum, true);
+  s.add_column("dupes_nuked", Agg::Sum, true);
+  s.add_column("active_sceners", Agg::Mean);
+  s.add_column("dormant_sceners", Agg::Mean);
+  s.add_column("sceners_total", Agg::Last, true);
+  s.add_column("new_sceners", Agg::Sum, true);
+  s.add_column("retired", Agg::Sum, true);
+  s.add_column("arrests", Agg::Sum, true);
+  s.add_column("arrested_total", Agg::Last, true);
+  s.add_column("sellers", Agg::Mean);
+  s.add_column("sold_accounts", Agg::Mean);
+  s.add_column("access_price_usd", Agg::Mean);
+  s.add_column("seller_income_usd", Agg::Sum);
+  s.add_column("live_topsites", Agg::Mean);
+  s.add_column("dark_topsites", Agg::Mean);
+  s.add_column("seized_topsites_total", Agg::Last, true);
+  s.add_column("topsites_founded", Agg::Sum, true);
+  s.add_column("active_groups", Agg::Mean);
+  s.add_column("groups_formed", Agg::Sum, true);
+  s.add_column("groups_dissolved", Agg::Sum, true);
+  s.add_column("p2p_groups", Agg::Mean);
+  s.add_column("leaks_scene", Agg::Sum, true);
+  s.add_column("leaks_pre_release", Agg::Sum, true);
+  s.add_column("mean_perceived_risk", Agg::Mean);
+  s.add_column("legal_revenue_usd", Agg::Sum);
+  s.add_column("counterfactual_revenue_usd", Agg::Sum);
+  s.add_column("studio_loss_usd", Agg::Sum);
+
+  op_order_.resize(cfg_.enforcement.operations.size());
+  std::iota(op_order_.begin(), op_order_.end(), 0);
+  std::stable_sort(op_order_.begin(), op_order_.end(), [&](int a, int b) {
+    return cfg_.enforcement.operations[static_cast<std::size_t>(a)].date <
+           cfg_.enforcement.operations[static_cast<std::size_t>(b)].date;
+  });
+  init_population();
+}
+
+Simulation::~Simulation() = default;
+
+// ---------------------------------------------------------------------------------------------
+// Creation of agents
+// ---------------------------------------------------------------------------------------------
+
+std::int32_t Simulation::new_scener(Role role, std::int32_t group, float skill, float alpha,
+                                    Purpose purpose, std::uint64_t entity_key) {
+  const auto id = static_cast<std::int32_t>(sc_.size());
+  sc_.resize(sc_.size() + 1);
+  const auto i = static_cast<std::size_t>(id);
+  const auto& p = cfg_.sceners;
+  Stream rng(cfg_.seed, purpose, entity_key, tick_);
+  sc_.role[i] = static_cast<std::uint8_t>(role);
+  sc_.group[i] = group;
+  sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Active);
+  sc_.skill[i] = skill > 0 ? skill : static_cast<float>(sample::lognormal(rng, 0.0, p.skill_sigma));
+  const float drawn = static_cast<float>(sample::beta(rng, p.alpha_a, p.alpha_b));  // drawn always: streams stay aligned
+  sc_.alpha[i] = alpha >= 0 ? alpha : (p.alpha_fixed >= 0 ? static_cast<float>(p.alpha_fixed) : drawn);
+  sc_.rho[i] = static_cast<float>(sample::lognormal(rng, 0.0, p.risk_aversion_sigma));
+  sc_.r_hat[kRelease][i] = static_cast<float>(p.initial_release_expectation);
+  sc_.m_hat[kSell][i] = static_cast<float>(p.initial_money_expectation);
+  return id;
+}
+
+std::int32_t Simulation::new_group(std::uint8_t categories, bool fraud, std::uint64_t entity_key) {
+  Group g;
+  g.id = static_cast<std::int32_t>(groups_.size());
+  g.alive = true;
+  g.founded_tick = tick_;
+  g.last_release_tick = tick_;
+  const auto& p = cfg_.groups;
+  Stream rng(cfg_.seed, Purpose::Structure, kKeyGroup | entity_key, tick_);
+  if (categories == 0) {
+    std::array<double, kCategories> w{};
+    for (int c = 0; c < kCategories; ++c) w[static_cast<std::size_t>(c)] = cfg_.categories[c].group_weight;
+    const auto c1 = sample::categorical(rng, w);
+    categories = static_cast<std::uint8_t>(1u << c1);
+    if (sample::bernoulli(rng, p.second_category_share))
+      categories = static_cast<std::uint8_t>(categories | (1u << sample::categorical(rng, w)));
+  }
+  g.categories = categories;
+  g.web = sample::bernoulli(rng, p.web_share);
+  const bool video = g.has_category(kMovie) || g.has_category(kTv);
+  g.retail_disc = video && sample::bernoulli(rng, p.retail_disc_share);
+  g.tv_capture = g.has_category(kTv) && sample::bernoulli(rng, p.tv_capture_share);
+  g.fraud = fraud || (g.has_category(kMovie) && sample::bernoulli(rng, p.fraud_share));
+  g.fraud_title_share = p.fraud_title_share;
+  if (!g.web && !g.retail_disc && !g.tv_capture) g.web = true;  // every group has some source
+  groups_.push_back(std::move(g));
+  return groups_.back().id;
+}
+
+std::int32_t Simulation::new_site(int tier, std::uint64_t entity_key) {
+  Topsite s;
+  s.id = static_cast<std::int32_t>(sites_.size());
+  s.tier = tier;
+  s.founded_tick = tick_;
+  Stream rng(cfg_.seed, Purpose::Structure, kKeySite | entity_key, tick_);
+  s.country = static_cast<int>(sample::categorical(rng, cfg_.topsites.country_weights));
+  s.servers = 1 + static_cast<int>(sample::poisson(rng, cfg_.topsites.servers_mean - 1.0));
+  sites_.push_back(std::move(s));
+  return sites_.back().id;
+}
+
+void Simulation::init_population() {
+  const auto& sp = cfg_.sceners;
+  const auto& gp = cfg_.groups;
+  const auto& tp = cfg_.topsites;
+  Stream rng(cfg_.seed, Purpose::Population, kKeyGlobal, 0);
+
+  // Topsites: a ranked pyramid (TorrentFreak 2010: 2/3/4/5/6/7 per tier).
+  for (std::size_t k = 0; k < tp.tier_sizes.size(); ++k)
+    for (std::int64_t j = 0; j < tp.tier_sizes[k]; ++j)
+      new_site(static_cast<int>(k), static_cast<std::uint64_t>(sites_.size()));
+
+  // Named groups and their members get reserved ids first, so that removing one in a
+  // counterfactual run leaves every other entity's id -- and so its random streams -- unchanged.
+  for (std::size_t k = 0; k < cfg_.named_groups.size(); ++k) {
+    const auto& ng = cfg_.named_groups[k];
+    const bool removed = std::find(removed_.begin(), removed_.end(), ng.name) != removed_.end();
+    const auto gid = new_group(category_mask(ng.categories), ng.distributor_fraud, k);
+    auto& g = groups_[static_cast<std::size_t>(gid)];
+    g.name = ng.name;
+    g.named = true;
+    g.alive = false;
+    g.fraud_title_share = ng.fraud_title_share;
+    g.retail_disc = true;
+    g.web = true;
+    g.founded_tick = removed ? -1 : tick_of(ng.founded);
+    named_ids_.push_back(removed ? -1 : gid);
+    named_first_scener_.push_back(static_cast<std::int32_t>(sc_.size()));
+    for (std::int64_t j = 0; j < ng.members; ++j) {
+      // Sparks: suppliers posed as retailers; the others ripped and distributed.
+      const Role role = j < std::max<std::int64_t>(1, ng.members / 4) ? Role::Supplier : Role::Ripper;
+      const auto id = new_scener(role, gid, static_cast<float>(ng.skill), static_cast<float>(ng.alpha),
+                                 Purpose::Population, sc_.size());
+      sc_.status[static_cast<std::size_t>(id)] = static_cast<std::uint8_t>(ScenerStatus::Absent);
+    }
+  }
+
+  // Ordinary groups with heavy-tailed sizes (most groups are small: Décary-Hétu et al. 2012).
+  const auto first_group = static_cast<std::int32_t>(groups_.size());
+  std::vector<double> size_weight;
+  for (std::int64_t j = 0; j < gp.initial_groups; ++j) {
+    const auto gid = new_group(0, false, static_cast<std::uint64_t>(groups_.size()));
+    auto& g = groups_[static_cast<std::size_t>(gid)];
+    g.founded_tick = -static_cast<std::int32_t>(sample::uniform_index(rng, 1500));
+    g.recognition = sample::exponential(rng, 1.0);
+    size_weight.push_back(sample::lognormal(rng, 0.0, 1.0));
+  }
+  const sample::AliasTable pick_group(size_weight);
+  const std::array<double, 4> role_w = {sp.role_shares[0], sp.role_shares[1], sp.role_shares[2],
+                                        sp.role_shares[3]};
+  for (std::int64_t j = 0; j < sp.initial_sceners; ++j) {
+    const auto role = static_cast<Role>(sample::categorical(rng, role_w));
+    const auto g = first_group + static_cast<std::int32_t>(pick_group.sample(rng));
+    new_scener(role, g, -1.0f, -1.0f, Purpose::Population, sc_.size());
+  }
+  // Site operators run the initial sites (one each; extra operators may found sites later).
+  std::size_t next_site = 0;
+  for (std::size_t i = 0; i < sc_.size() && next_site < sites_.size(); ++i)
+    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) &&
+        sc_.role[i] == static_cast<std::uint8_t>(Role::Operator))
+      sc_.site[i] = static_cast<std::int32_t>(next_site++);
+
+  // P2P groups.
+  const auto& pp = cfg_.p2p;
+  for (std::int64_t j = 0; j < pp.initial_groups; ++j) {
+    P2PGroup p;
+    p.id = static_cast<std::int32_t>(p2p_.size());
+    Stream r(cfg_.seed, Purpose::P2P, kKeyP2P | static_cast<std::uint64_t>(p.id), 0);
+    p.categories = static_cast<std::uint8_t>(1u << sample::categorical(r, pp.category_weights));
+    p.capacity = sample::exponential(r, 1.0 / pp.capacity_mean);
+    p.prerelease = sample::bernoulli(r, pp.prerelease_share);
+    p.founded_tick = 0;
+    p2p_.push_back(p);
+  }
+
+  // Initial affiliations: a few rounds of the same rule used every day.
+  initializing_ = true;
+  rebuild_members();
+  for (auto& g : groups_) if (g.alive && g.members == 0 && !g.named) { g.alive = false; g.dissolved_tick = kNeverExisted; }
+  for (int round = 0; round < 6; ++round) affiliate();
+  initializing_ = false;
+}
+
+void Simulation::schedule(std::int32_t tick, const SlotBatch& b) {
+  if (tick < tick_) tick = tick_;
+  if (tick >= n_ticks_ || b.slots == 0) return;
+  calendar_[static_cast<std::size_t>(tick)].push_back(b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 1: sources open
+// ---------------------------------------------------------------------------------------------
+
+void Simulation::open_sources() {
+  const Date today = date_of(tick_);
+  const double years = years_since_mid_2020(today);
+  const auto& mv = cfg_.movies;
+  slots_.clear();
+
+  for (int c = 0; c < kCategories; ++c) {
+    const auto& cp = cfg_.categories[c];
+    Stream rng(cfg_.seed, Purpose::TitleArrival, kKeyCategory | static_cast<std::uint64_t>(c), tick_);
+    const double rate = cp.titles_per_day * std::exp(cp.growth_per_year * years);
+    const auto n_titles = sample::poisson(rng, rate);
+    if (c != kMovie) {
+      // Titles of other categories open at once (air date, release date): n titles with
+      // 1 + Poisson(slots - 1) slots each, summed into one Poisson draw.
+      const auto n = n_titles + sample::poisson(rng, static_cast<double>(n_titles) * (cp.slots_per_title - 1.0));
+      const Source src = c == kTv ? Source::Tv : Source::Web;
+      for (std::uint64_t k = 0; k < n; ++k)
+        slots_.push_back({-1, static_cast<std::uint8_t>(c), src, -1, false});
+      continue;
+    }
+    // Films: theatrical release today; later windows scheduled on the calendar.
+    const double t_lead = std::clamp((today.year() + (today.month() - 1) / 12.0 - 2011.0) / 4.0, 0.0, 1.0);
+    const double digital_lead = mv.digital_lead_days_2011 + t_lead * (mv.digital_lead_days_2015 - mv.digital_lead_days_2011);
+    for (std::uint64_t k = 0; k < n_titles; ++k) {
+      economics::MarketTitle mt;
+      Stream tr(cfg_.seed, Purpose::TitleAttributes, kKeyTitle | static_cast<std::uint64_t>(market_->title_count()), tick_);
+      mt.audience = sample::lognormal(tr, std::log(mv.audience_median), mv.audience_sigma);
+      mt.popularity = 1.0;
+      const bool disc = sample::bernoulli(tr, mv.disc_share);
+      const std::int32_t street = tick_ + static_cast<std::int32_t>(mv.disc_after_theatrical_days);
+      const std::int32_t digital = street - static_cast<std::int32_t>(std::lround(digital_lead));
+      const auto base_day = cfg_.calendar.burn_in_start.days;
+      mt.window_start[economics::kTheatrical] = base_day + tick_;
+      mt.window_start[economics::kDisc] = disc ? base_day + street : -1;
+      mt.window_start[economics::kDigital] = base_day + digital;
+      mt.window_start[economics::kSubscription] =
+          base_day + street + static_cast<std::int32_t>(mv.subscription_after_disc_days);
+      const auto title = market_->add_title(mt);
+      const auto n_web = static_cast<std::uint16_t>(std::max<std::uint64_t>(1, sample::poisson(tr, mv.web_slots)));
+      schedule(digital, {title, kMovie, Source::Web, n_web, street});
+      if (!disc) continue;
+      const auto n_disc = static_cast<std::uint16_t>(std::max<std::uint64_t>(1, sample::poisson(tr, mv.disc_slots)));
+      const auto lead = mv.wholesale_lead_min_days +
+                        static_cast<std::int64_t>(sample::uniform_index(
+                            tr, static_cast<std::size_t>(mv.wholesale_lead_max_days - mv.wholesale_lead_min_days + 1)));
+      std::int32_t wholesale = street - static_cast<std::int32_t>(lead);
+      // Distributor screening delays discs for buyers posing as retailers (MODEL.md s.6).
+      if (date_of(wholesale) >= cfg_.enforcement.screening_from)
+        wholesale += static_cast<std::int32_t>(cfg_.enforcement.screening_delay_days);
+      if (wholesale < street)
+        schedule(wholesale, {title, kMovie, Source::Wholesale, n_disc, street});
+      else
+        schedule(street, {title, kMovie, Source::Disc, n_disc, street});
+      schedule(street - static_cast<std::int32_t>(cfg_.p2p.prerelease_days),
+               {title, kMovie, Source::P2PPrerelease, 1, street});
+    }
+  }
+  for (const auto& b : calendar_[static_cast<std::size_t>(tick_)]) {
+    const bool pre = b.source == Source::Wholesale || b.source == Source::P2PPrerelease;
+    for (int k = 0; k < b.slots; ++k) slots_.push_back({b.title, b.category, b.source, b.street_tick, pre});
+  }
+  calendar_[static_cast<std::size_t>(tick_)].clear();
+  calendar_[static_cast<std::size_t>(tick_)].shrink_to_fit();
+  // Slots sorted by (category, source) so that each group scans contiguous ranges.
+  std::stable_sort(slots_.begin(), slots_.end(), [](const Slot& a, const Slot& b) {
+    return a.category != b.category ? a.category < b.category : a.source < b.source;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 2: scener decisions (parallel)
+// ---------------------------------------------------------------------------------------------
+
+void Simulation::decide() {
+  // Group facts every member reads: best live tier and leak probability (from sold accounts).
+  const auto& ap = cfg_.access;
+  for (auto& g : groups_) {
+    g.best_tier = -1;
+    double accounts = 0;
+    if (!g.alive) continue;
+    for (auto s : g.sites) {
+      const auto& site = sites_[static_cast<std::size_t>(s)];
+      if (!site.live()) continue;
+      if (g.best_tier < 0 || site.tier < g.best_tier) g.best_tier = site.tier;
+      accounts += site.sold_accounts;
+    }
+    // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
+    g.leak_probability = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
+  }
+
+  const auto& sp = cfg_.sceners;
+  const auto& ep = cfg_.enforcement;
+  const float chill_decay = static_cast<float>(std::exp(-kLn2 / ep.chill_half_life_days));
+  const double perceived_base = ep.detection_per_day * ep.perception;
+  const std::size_t n = sc_.size();
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t i = r.begin(); i != r.end(); ++i) {
+      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+      sc_.chill[i] *= chill_decay;
+      const auto gid = sc_.group[i];
+      const Group* g = gid >= 0 ? &groups_[static_cast<std::size_t>(gid)] : nullptr;
+      const bool can_release = g != nullptr && g->alive && g->best_tier >= 0;
+      std::int32_t sell_site = -1;
+      if (tick_ >= sc_.ban_until[i]) {
+        const auto own = sc_.site[i];
+        if (own >= 0 && sites_[static_cast<std::size_t>(own)].live()) {
+          sell_site = own;
+        } else if (can_release) {
+          for (auto s : g->sites)
+            if (sites_[static_cast<std::size_t>(s)].live() &&
+                (sell_site < 0 || sites_[static_cast<std::size_t>(s)].tier < sites_[static_cast<std::size_t>(sell_site)].tier))
+              sell_site = s;
+        }
+      }
+      const double a = sc_.alpha[i];
+      const double risk = sc_.rho[i] * perceived_base * (1.0 + sc_.chill[i]) * ep.sanction;
+      // U_i(a) = alpha R^ + (1 - alpha) M^ - rho p^ S - 1[sell] pi_peer R  (MODEL.md s.3 step 2)
+      std::array<double, kActions> u{};
+      u[kRelease] = can_release ? a * sc_.r_hat[kRelease][i] + (1 - a) * sc_.m_hat[kRelease][i] - risk
+                                : -std::numeric_limits<double>::infinity();
+      // A scener who puts no weight on money never considers selling: the action would be
+      // strictly dominated by dormancy (no payoff, more risk).
+      u[kSell] = sell_site >= 0 && a < 1.0 ? a * sc_.r_hat[kSell][i] + (1 - a) * sc_.m_hat[kSell][i] -
+                                      risk * ep.sell_multiplier -
+                                      ep.peer_catch * ep.peer_penalty * sc_.recognition[i]
+                                : -std::numeric_limits<double>::infinity();
+      u[kDormant] = a * sc_.r_hat[kDormant][i] + (1 - a) * sc_.m_hat[kDormant][i] - risk * ep.dormant_factor;
+      u[kRetire] = sp.outside_option;
+      const double umax = *std::max_element(u.begin(), u.end());
+      std::array<double, kActions> w{};
+      double sum = 0;
+      for (int k = 0; k < kActions; ++k) sum += (w[static_cast<std::size_t>(k)] = std::exp(sp.beta * (u[static_cast<std::size_t>(k)] - umax)));
+      Stream rng(cfg_.seed, Purpose::Decision, i, tick_);
+      double x = rng.uniform() * sum;
+      int act = kActions - 1;
+      for (int k = 0; k < kActions; ++k) {
+        x -= w[static_cast<std::size_t>(k)];
+        if (x < 0) { act = k; break; }
+      }
+      if (w[static_cast<std::size_t>(act)] == 0.0) act = kDormant;
+      sc_.action[i] = static_cast<std::uint8_t>(act);
+      sc_.sell_site[i] = act == kSell ? sell_site : -1;
+      sc_.imitate[i] = rng.uniform() < sp.imitation_rate ? 1 : 0;
+    }
+  });
+}
+
+void Simulation::aggregate_decisions() {
+  for (auto& g : groups_) {
+    g.effort = 0;
+    g.active_members = 0;
+    g.supplier_active = false;
+    g.recognition_today = 0;
+    g.wins_today = 0;
+  }
+  for (auto& s : sites_) {
+    s.sellers_prev = s.sellers;
+    s.sellers = 0;
+    s.fresh_today = 0;
+    s.leaked_today = 0;
+  }
+  const auto& eff = cfg_.sceners.role_effort;
+  for (std::size_t i = 0; i < sc_.size(); ++i) {
+    if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+    const auto act = sc_.action[i];
+    if (act == kRetire) continue;
+    if (act == kDormant) { t_.dormant += 1; continue; }
+    t_.active += 1;
+    const auto gid = sc_.group[i];
+    if (act == kRelease && gid >= 0) {
+      auto& g = groups_[static_cast<std::size_t>(gid)];
+      g.effort += sc_.skill[i] * eff[sc_.role[i]];
+      g.active_members += 1;
+      if (sc_.role[i] == static_cast<std::uint8_t>(Role::Supplier)) g.supplier_active = true;
+    } else if (act == kSell) {
+      t_.sellers += 1;
+      sites_[static_cast<std::size_t>(sc_.sell_site[i])].sellers += 1;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 3: release races
+// ---------------------------------------------------------------------------------------------
+
+void Simulation::race() {
+  // Ranges of today's slots by (category, source).
+  constexpr int kSources = 5;
+  std::array<std::array<std::pair<std::int64_t, std::int64_t>, kSources>, kCategories> range{};
+  std::array<double, kCategories> open{};
+  for (std::size_t k = 0; k < slots_.size(); ++k) {
+    auto& rg = range[slots_[k].category][static_cast<std::size_t>(slots_[k].source)];
+    if (rg.second == 0) rg.first = static_cast<std::int64_t>(k);
+    rg.second = static_cast<std::int64_t>(k) + 1;
+    if (slots_[k].source != Source::P2PPrerelease) open[slots_[k].category] += 1;
+  }
+  t_.slots = 0;
+  for (double o : open) t_.slots += o;
+
+  struct Attempt { std::int64_t slot; double hours; std::int32_t group; };
+  std::vector<Attempt> attempts;
+  attempts.reserve(slots_.size() * 2);
+  const auto& gp = cfg_.groups;
+  const double mean_h = cfg_.races.finish_hours_mean;
+  for (auto& g : groups_) {
+    if (!g.alive || g.best_tier < 0 || g.effort <= 0) continue;
+    Stream rng(cfg_.seed, Purpose::Race, static_cast<std::uint64_t>(g.id), tick_);
+    const int ncat = std::popcount(static_cast<unsigned>(g.categories));
+    const double effort_c = g.effort / ncat;
+    // Finish time ~ Exponential with rate effort/mean: more (and more skilled) hands finish sooner.
+    const double rate = effort_c / mean_h;
+    for (int c = 0; c < kCategories; ++c) {
+      if (!g.has_category(c) || open[static_cast<std::size_t>(c)] == 0) continue;
+      // Attempt probability a = 1 - exp(-capacity / open slots): a group with capacity K
+      // attempts about K of the day's slots when slots are plentiful, all of them when not.
+      const double a = 1.0 - std::exp(-effort_c * gp.slots_per_effort / open[static_cast<std::size_t>(c)]);
+      for (int src = 0; src < kSources; ++src) {
+        const auto [lo, hi] = range[static_cast<std::size_t>(c)][static_cast<std::size_t>(src)];
+        if (hi <= lo) continue;
+        double p = a;
+        switch (static_cast<Source>(src)) {
+          case Source::Web: if (!g.web) p = 0; break;
+          case Source::Disc: if (!g.retail_disc) p = 0; break;
+          case Source::Tv: if (!g.tv_capture && !g.web) p = 0; break;
+          // Discs at the wholesale date: only a supplier posing as a retailer gets them, and
+          // for a share of titles (the Sparks vector, DoJ SDNY 2020).
+          case Source::Wholesale: p = (g.fraud && g.supplier_active) ? g.fraud_title_share : 0; break;
+          case Source::P2PPrerelease: p = 0; break;
+        }
+        if (p <= 0) continue;
+        const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
+        for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
+          attempts.push_back({k, sample::exponential(rng, rate), g.id});
+      }
+    }
+  }
+
+  // Winners: the first pre takes the slot; later finishers within the dupe window pre
+  // without having seen it and are nuked as dupes; the others abort.
+  std::vector<double> best(slots_.size(), std::numeric_limits<double>::infinity());
+  std::vector<std::int32_t> winner(slots_.size(), -1);
+  for (const auto& at : attempts) {
+    const auto k = static_cast<std::size_t>(at.slot);
+    if (at.hours < best[k] || (at.hours == best[k] && at.group < winner[k])) {
+      best[k] = at.hours;
+      winner[k] = at.group;
+    }
+  }
+  const double window_h = cfg_.races.dupe_window_minutes / 60.0;
+  for (const auto& at : attempts) {
+    const auto k = static_cast<std::size_t>(at.slot);
+    if (at.group != winner[k] && at.hours <= best[k] + window_h) t_.dupes += 1;
+  }
+
+  const auto& sp = cfg_.sceners;
+  const auto& tw = cfg_.topsites.tier_weights;
+  std::vector<std::pair<std::int32_t, std::uint16_t>> carry;  // wholesale slots nobody got
+  for (std::size_t k = 0; k < slots_.size(); ++k) {
+    const auto& sl = slots_[k];
+    if (sl.source == Source::P2PPrerelease) continue;
+    if (winner[k] < 0) {
+      if (sl.source == Source::Wholesale) {
+        if (!carry.empty() && carry.back().first == sl.title) ++carry.back().second;
+        else carry.emplace_back(sl.title, 1);
+      }
+      continue;
+    }
+    auto& g = groups_[static_cast<std::size_t>(winner[k])];
+    g.wins_today += 1;
+    g.releases += 1;
+    g.last_release_tick = tick_;
+    g.recognition_today += sp.recognition_per_release * tw[static_cast<std::size_t>(g.best_tier)];
+    t_.scene += 1;
+    t_.scene_by_cat[sl.category] += 1;
+    Stream rng(cfg_.seed, Purpose::Leak, k, tick_);
+    const bool leaked = sample::bernoulli(rng, g.leak_probability);
+    for (auto s : g.sites) {
+      auto& site = sites_[static_cast<std::size_t>(s)];
+      if (!site.live()) continue;
+      site.fresh_today += 1;
+      site.leaked_today += leaked ? 1 : 0;
+    }
+    if (leaked) {
+      t_.leaks += 1;  // Scene releases that reached public channels
+      if (sl.title >= 0 && !market_->leaked(sl.title)) {
+        market_->record_leak(sl.title, cfg_.calendar.burn_in_start.days + tick_, {g.id, false, sl.pre_release});
+        if (sl.pre_release) t_.leaks_pre += 1;
+      }
+    }
+  }
+  for (const auto& [title, n] : carry) {
+    // Other groups get these discs at the street date.
+    std::int32_t street = -1;
+    for (const auto& sl : slots_)
+      if (sl.title == title) { street = sl.street_tick; break; }
+    schedule(street, {title, kMovie, Source::Disc, n, street});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 4: access market, leaks (in race), P2P releases
+// ---------------------------------------------------------------------------------------------
+
+void Simulation::access_market_and_leaks() {
+  const auto& ap = cfg_.access;
+  double fresh_sum = 0;
+  int live = 0;
+  for (auto& s : sites_) {
+    if (!s.live()) continue;
+    s.fresh_ema += (s.fresh_today - s.fresh_ema) / 30.0;
+    if (s.fresh_today > 0)
+      s.leak_ema += (static_cast<double>(s.leaked_today) / s.fresh_today - s.leak_ema) / 30.0;
+    fresh_sum += s.fresh_ema;
+    ++live;
+  }
+  const double fresh_mean = live > 0 ? fresh_sum / live : 0.0;
+  for (auto& s : sites_) {
+    if (!s.live()) { s.price_usd = 0; continue; }
+    // Price responds to the freshness and exclusivity of the site's content and falls with
+    // the number of others selling on it (MODEL.md s.3 step 4).
+    const double freshness = fresh_mean > 0 ? std::clamp(s.fresh_ema / fresh_mean, 0.1, 5.0) : 1.0;
+    const double exclusivity = std::clamp(1.0 - s.leak_ema, 0.05, 1.0);
+    s.price_usd = ap.base_price_usd * ap.tier_price[static_cast<std::size_t>(s.tier)] * freshness *
+                  exclusivity / (1.0 + ap.competition * std::max(0, s.sellers_prev - 1));
+  }
+}
+
+void Simulation::p2p_releases() {
+  const auto& pp = cfg_.p2p;
+  constexpr int kSources = 5;
+  std::array<std::array<std::pair<std::int64_t, std::int64_t>, kSources>, kCategories> range{};
+  std::array<double, kCategories> open{};
+  for (std::size_t k = 0; k < slots_.size(); ++k) {
+    auto& rg = range[slots_[k].category][static_cast<std::size_t>(slots_[k].source)];
+    if (rg.second == 0) rg.first = static_cast<std::int64_t>(k);
+    rg.second = static_cast<std::int64_t>(k) + 1;
+    if (slots_[k].source != Source::P2PPrerelease && slots_[k].source != Source::Wholesale)
+      open[slots_[k].category] += 1;
+  }
+  for (const auto& p : p2p_) {
+    if (!p.alive) continue;
+    Stream rng(cfg_.seed, Purpose::P2P, static_cast<std::uint64_t>(p.id), tick_);
+    const int ncat = std::popcount(static_cast<unsigned>(p.categories));
+    for (int c = 0; c < kCategories; ++c) {
+      if (!((p.categories >> c) & 1u) || open[static_cast<std::size_t>(c)] == 0) continue;
+      const auto cz = static_cast<std::size_t>(c);
+      // P2P groups step in when the Scene falls short: more recognition and donations for
+      // fresh encodes nobody else provides (Le Monde 2020: P2P now publishes almost as much).
+      const double shortfall = cat_ema_long_[cz] > 0 ? std::max(0.0, 1.0 - cat_ema_short_[cz] / cat_ema_long_[cz]) : 0.0;
+      const double cap = p.capacity * (1.0 + pp.shortfall_response * shortfall) / ncat;
+      const double a = cfg_.categories[c].p2p_interest * (1.0 - std::exp(-cap / open[cz]));
+      for (int src = 0; src < kSources; ++src) {
+        const auto s = static_cast<Source>(src);
+        if (s == Source::Wholesale) continue;
+        if (s == Source::P2PPrerelease && !p.prerelease) continue;
+        const auto [lo, hi] = range[cz][static_cast<std::size_t>(src)];
+        if (hi <= lo) continue;
+        const double prob = a;  // pre-release leaks compete for the same encoding capacity
+        if (prob <= 0) continue;
+        const double l1m = prob >= 1.0 ? -1e300 : std::log1p(-prob);
+        for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m)) {
+          const auto& sl = slots_[static_cast<std::size_t>(k)];
+          t_.p2p += 1;
+          // A P2P release is public at once.
+          if (sl.title >= 0 && !market_->leaked(sl.title)) {
+            market_->record_leak(sl.title, cfg_.calendar.burn_in_start.days + tick_, {-1, true, sl.pre_release});
+            if (sl.pre_release) t_.leaks_pre += 1;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payoffs, learning, imitation and background detection (parallel), then their effects.
+// ---------------------------------------------------------------------------------------------
+
+void Simulation::enforcement() {
+  const auto& sp = cfg_.sceners;
+  const auto& ep = cfg_.enforcement;
+  const auto& ap = cfg_.access;
+  const auto& eff = sp.role_effort;
+  double rec_sum = 0;
+  std::int64_t rec_n = 0;
+  for (std::size_t i = 0; i < sc_.size(); ++i)
+    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) { rec_sum += sc_.recognition[i]; ++rec_n; }
+  const double rec_mean = rec_n > 0 ? std::max(1e-9, rec_sum / static_cast<double>(rec_n)) : 1.0;
+  double fresh_sum = 0;
+  int live = 0;
+  for (const auto& s : sites_) if (s.live()) { fresh_sum += s.fresh_ema; ++live; }
+  const double fresh_mean = live > 0 ? fresh_sum / live : 0.0;
+  const float rec_keep = static_cast<float>(1.0 - sp.recognition_decay_per_day);
+  const auto lr = static_cast<float>(sp.learning_rate);
+
+  const std::size_t n = sc_.size();
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t i = r.begin(); i != r.end(); ++i) {
+      sc_.detected[i] = 0;
+      sc_.caught[i] = 0;
+      sc_.sold_today[i] = 0;
+      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+      const auto act = sc_.action[i];
+      if (act == kRetire) continue;
+      Stream rng(cfg_.seed, Purpose::AccessMarket, i, tick_);
+      double r_real = 0, m_real = 0;
+      if (act == kRelease) {
+        const auto& g = groups_[static_cast<std::size_t>(sc_.group[i])];
+        if (g.effort > 0) r_real = g.recognition_today * sc_.skill[i] * eff[sc_.role[i]] / g.effort;
+      } else if (act == kSell) {
+        const auto& site = sites_[static_cast<std::size_t>(sc_.sell_site[i])];
+        const double demand = fresh_mean > 0 ? std::clamp(site.fresh_ema / fresh_mean, 0.1, 5.0) : 1.0;
+        const auto sold = std::min<std::uint64_t>(1000, sample::poisson(rng, ap.buyers_per_seller_day * demand));
+        sc_.sold_today[i] = static_cast<std::uint16_t>(sold);
+        const double usd = static_cast<double>(sold) * site.price_usd;
+        sc_.money_usd[i] += static_cast<float>(usd);
+        m_real = usd * sp.utility_per_usd;
+        // The code of honour forbids selling: peers may catch the seller (ban, lost recognition).
+        if (sample::bernoulli(rng, ep.peer_catch)) {
+          sc_.caught[i] = 1;
+          r_real = -ep.peer_penalty * sc_.recognition[i];
+        }
+      }
+      sc_.r_today[i] = static_cast<float>(r_real);
+      sc_.m_today[i] = static_cast<float>(m_real);
+      if (act < kLearnedActions) {
+        // Reinforcement learning of expected payoffs (Erev & Roth 1998; Camerer & Ho 1999, EWA
+        // with no foregone-payoff weight): only the chosen action's expectation moves.
+        sc_.r_hat[act][i] += lr * (static_cast<float>(r_real) - sc_.r_hat[act][i]);
+        sc_.m_hat[act][i] += lr * (static_cast<float>(m_real) - sc_.m_hat[act][i]);
+      }
+      const double a = sc_.alpha[i];
+      sc_.payoff_ema[i] += 0.05f * (static_cast<float>(a * r_real + (1 - a) * m_real) - sc_.payoff_ema[i]);
+      sc_.recognition[i] = sc_.recognition[i] * rec_keep + static_cast<float>(std::max(0.0, r_real));
+      if (sc_.caught[i]) sc_.recognition[i] *= static_cast<float>(1.0 - ep.peer_penalty);
+      // Background detection: the hazard rises with visibility and with selling (money trail).
+      // Visibility saturates (R / (R + mean R) < 1): fame draws attention, but a scener's
+      // hazard cannot grow without bound with a heavy-tailed recognition stock.
+      const double vis = sc_.recognition[i] / (sc_.recognition[i] + rec_mean);
+      double h = ep.detection_per_day * (1.0 + ep.visibility_weight * vis);
+      if (act == kSell) h *= ep.sell_multiplier;
+      if (act == kDormant) h *= ep.dormant_factor;
+      Stream drng(cfg_.seed, Purpose::Detection, i, tick_);
+      sc_.detected[i] = drng.uniform() < h ? 1 : 0;
+    }
+  });
+
+  // Sequential effects, in id order (deterministic whatever the thread count).
+  const double keep = 1.0 - 1.0 / ap.account_days;
+  for (auto& s : sites_) s.sold_accounts *= keep;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+    if (sc_.action[i] == kRetire) {
+      sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
+      t_.retired += 1;
+      continue;
+    }
+    if (sc_.sold_today[i] > 0) {
+      auto& site = sites_[static_cast<std::size_t>(sc_.sell_site[i])];
+      site.sold_accounts += sc_.sold_today[i];
+      t_.sold_new += sc_.sold_today[i];
+      t_.money_usd += sc_.sold_today[i] * site.price_usd;
+    }
+    if (sc_.caught[i]) sc_.ban_until[i] = tick_ + 90;
+    // Imitation of a more successful group peer (social learning; reads peers in id order).
+    if (sc_.imitate[i] && sc_.group[i] >= 0) {
+      const auto peers = members_of(sc_.group[i]);
+      if (peers.size() > 1) {
+        Stream rng(cfg_.seed, Purpose::Learning, i, tick_);
+        const auto j = static_cast<std::size_t>(peers[sample::uniform_index(rng, peers.size())]);
+        if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i]) {
+          const auto w = static_cast<float>(sp.imitation_weight);
+          for (int k = 0; k < kLearnedActions; ++k) {
+            sc_.r_hat[k][i] += w * (sc_.r_hat[k][j] - sc_.r_hat[k][i]);
+            sc_.m_hat[k][i] += w * (sc_.m_hat[k][j] - sc_.m_hat[k][i]);
+          }
+        }
+      }
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (sc_.detected[i] && sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active))
+      arrest(static_cast<std::int32_t>(i), "background detection");
+
+  // Scheduled operations of today.
+  for (auto k : op_order_) {
+    const auto& op = cfg_.enforcement.operations[static_cast<std::size_t>(k)];
+    if (tick_of(op.date) == tick_) run_operation(op);
+  }
+}
+
+void Simulation::arrest(std::int32_t scener, const std::string& why) {
+  const auto i = static_cast<std::size_t>(scener);
+  sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Arrested);
+  ++arrested_total_;
+  t_.arrested += 1;
+  if (tick_ >= report_first_)
+    events_.add(date_of(tick_), "arrest", fmt::format("scener:{}", scener),
+                fmt::format("{}; role={}; group={}", why, kRoleNames[sc_.role[i]], sc_.group[i]));
+  const auto& ep = cfg_.enforcement;
+  // Group peers fear they are next.
+  if (sc_.group[i] >= 0) {
+    for (auto k : members_of(sc_.group[i])) sc_.chill[static_cast<std::size_t>(k)] += static_cast<float>(ep.group_arrest_chill);
+  }
+  // An arrested operator or seller exposes the site.
+  Stream rng(cfg_.seed, Purpose::Detection, kKeyGlobal | i, tick_);
+  const auto exposed = sc_.site[i] >= 0 ? sc_.site[i] : sc_.sell_site[i];
+  if (exposed >= 0 && sites_[static_cast<std::size_t>(exposed)].status != SiteStatus::Seized &&
+      sample::bernoulli(rng, ep.expose_site))
+    seize(exposed, fmt::format("exposed by arrest of scener:{}", scener));
+}
+
+void Simulation::seize(std::int32_t site, const std::string& why) {
+  auto& s = sites_[static_cast<std::size_t>(site)];
+  s.status = SiteStatus::Seized;
+  s.sold_accounts = 0;
+  ++seized_total_;
+  if (tick_ >= report_first_)
+    events_.add(date_of(tick_), "seizure", fmt::format("site:{}", site),
+                fmt::format("{}; tier={}; country={}; servers={}", why, s.tier + 1,
+                            cfg_.topsites.countries[static_cast<std::size_t>(s.country)], s.servers));
+}
+
+void Simulation::go_dark(std::int32_t site, double days_mean, double never_return, Stream& rng) {
+  auto& s = sites_[static_cast<std::size_t>(site)];
+  s.status = SiteStatus::Dark;
+  const bool never = sample::bernoulli(rng, never_return);
+  const auto days = 1 + static_cast<std::int32_t>(sample::exponential(rng, 1.0 / std::max(1.0, days_mean)));
+  s.reopen_tick = never ? -2 : tick_ + days;
+  if (tick_ >= report_first_)
+    events_.add(date_of(tick_), "site_dark", fmt::format("site:{}", site),
+                never ? std::string("precaution; does not return") : fmt::format("precaution; back in {} days", days));
+}
+
+void Simulation::run_operation(const Operation& op) {
+  OperationOutcome out;
+  out.name = op.name;
+  out.date = op.date;
+  const auto op_key = kKeyOperation | static_cast<std::uint64_t>(op_outcomes_.size());
+  Stream rng(cfg_.seed, Purpose::Operation, op_key, tick_);
+  const int n_tiers = static_cast<int>(cfg_.topsites.tier_sizes.size());
+
+  std::vector<std::int32_t> target_groups;
+  for (const auto& name : op.groups) {
+    const auto id = named_group_id(name);
+    if (id >= 0) target_groups.push_back(id);
+  }
+  // Score every standing site by the targeting rule; random jitter breaks ties.
+  std::vector<std::pair<double, std::int32_t>> cand;
+  for (const auto& s : sites_) {
+    if (s.status == SiteStatus::Seized || s.status == SiteStatus::Closed) continue;
+    double score = 0;
+    const double top = n_tiers - s.tier;
+    if (op.target == "named_groups") {
+      bool hosts = false;
+      for (auto g : s.groups) hosts = hosts || std::find(target_groups.begin(), target_groups.end(), g) != target_groups.end();
+      score = (hosts ? 1000.0 : 0.0) + top;
+    } else if (op.target == "top_tiers") {
+      score = top;
+    } else if (op.target == "sellers") {
+      score = s.sold_accounts + 10.0 * s.sellers;
+    } else if (op.target == "suppliers") {
+      for (auto g : s.groups) score += groups_[static_cast<std::size_t>(g)].fraud ? 100.0 : 0.0;
+      score += top;
+    }
+    score += sample::uniform(rng, 0.0, 1.0);
+    cand.emplace_back(score, s.id);
+  }
+  std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  // International coordination: the countries hosting the most-targeted sites act.
+  std::vector<double> country_score(cfg_.topsites.countries.size(), 0.0);
+  for (const auto& [score, id] : cand) country_score[static_cast<std::size_t>(sites_[static_cast<std::size_t>(id)].country)] += score;
+  std::vector<int> order(country_score.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return country_score[static_cast<std::size_t>(a)] > country_score[static_cast<std::size_t>(b)]; });
+  std::vector<bool> acts(country_score.size(), false);
+  for (std::size_t k = 0; k < order.size() && static_cast<std::int64_t>(k) < op.countries; ++k) acts[static_cast<std::size_t>(order[k])] = true;
+
+  std::int64_t budget = op.servers;
+  std::vector<bool> country_hit(country_score.size(), false);
+  std::vector<std::int32_t> seized;
+  for (const auto& [score, id] : cand) {
+    auto& s = sites_[static_cast<std::size_t>(id)];
+    if (!acts[static_cast<std::size_t>(s.country)] || s.servers > budget) continue;
+    budget -= s.servers;
+    out.servers_seized += s.servers;
+    out.sites_seized += 1;
+    country_hit[static_cast<std::size_t>(s.country)] = true;
+    seize(id, fmt::format("operation {}", op.name));
+    seized.push_back(id);
+    if (budget == 0) break;
+  }
+  out.countries = static_cast<int>(std::count(country_hit.begin(), country_hit.end(), true));
+
+  // Arrests: members of the named target groups, then up to `arrests` others by the rule.
+  for (auto g : target_groups)
+    for (std::size_t i = 0; i < sc_.size(); ++i)
+      if (sc_.group[i] == g && sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
+        arrest(static_cast<std::int32_t>(i), fmt::format("operation {}", op.name));
+        ++out.arrests;
+      }
+  std::vector<std::pair<double, std::int32_t>> suspects;
+  for (std::size_t i = 0; i < sc_.size(); ++i) {
+    if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+    double score = sample::uniform(rng, 0.0, 1.0);
+    const bool runs_seized = sc_.site[i] >= 0 && std::find(seized.begin(), seized.end(), sc_.site[i]) != seized.end();
+    if (runs_seized) score += 100;
+    if (op.target == "sellers" && sc_.action[i] == kSell) score += 50;
+    if (op.target == "suppliers" && sc_.role[i] == static_cast<std::uint8_t>(Role::Supplier) && sc_.group[i] >= 0 &&
+        groups_[static_cast<std::size_t>(sc_.group[i])].fraud) score += 50;
+    if (op.target == "top_tiers" && sc_.group[i] >= 0 && groups_[static_cast<std::size_t>(sc_.group[i])].best_tier == 0) score += 20;
+    if (score > 1.0 || op.target == "random") suspects.emplace_back(score, static_cast<std::int32_t>(i));
+  }
+  std::sort(suspects.begin(), suspects.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (std::size_t k = 0; k < suspects.size() && static_cast<std::int64_t>(k) < op.arrests; ++k) {
+    arrest(suspects[k].second, fmt::format("operation {}", op.name));
+    ++out.arrests;
+  }
+
+  // Chilling effect: everyone's perceived risk jumps, most for those tied to seized sites.
+  for (std::size_t i = 0; i < sc_.size(); ++i) {
+    if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+    double extra = 0;
+    if (sc_.group[i] >= 0)
+      for (auto s : groups_[static_cast<std::size_t>(sc_.group[i])].sites)
+        if (std::find(seized.begin(), seized.end(), s) != seized.end()) { extra = op.chill; break; }
+    sc_.chill[i] += static_cast<float>(op.chill + extra);
+  }
+  // Precaution: other sites go dark for a while (TorrentFreak 2020).
+  for (auto& s : sites_) {
+    if (!s.live()) continue;
+    Stream drng(cfg_.seed, Purpose::Darkness, kKeySite | static_cast<std::uint64_t>(s.id), tick_);
+    if (sample::bernoulli(drng, op.dark_share)) {
+      go_dark(s.id, op.dark_days_mean, op.dark_never_return, drng);
+      ++out.sites_dark;
+    }
+  }
+  events_.add(op.date, "operation", op.name,
+              fmt::format("servers_seized={}; sites_seized={}; countries={}; arrests={}; sites_dark={}",
+                          out.servers_seized, out.sites_seized, out.countries, out.arrests, out.sites_dark));
+  op_outcomes_.push_back(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 6: structural change -- the recovery engine
+// ---------------------------------------------------------------------------------------------
+
+std::span<const std::int32_t> Simulation::members_of(std::int32_t gid) const {
+  const auto g = static_cast<std::size_t>(gid);
+  if (gid < 0 || g + 1 >= member_start_.size()) return {};
+  return {member_ids_.data() + member_start_[g], static_cast<std::size_t>(member_start_[g + 1] - member_start_[g])};
+}
+
+void Simulation::dissolve(std::int32_t gid, std::int32_t heir) {
+  auto& g = groups_[static_cast<std::size_t>(gid)];
+  g.alive = false;
+  g.dissolved_tick = tick_;
+  t_.groups_dissolved += 1;
+  for (auto s : g.sites) {
+    auto& site = sites_[static_cast<std::size_t>(s)];
+    site.groups.erase(std::remove(site.groups.begin(), site.groups.end(), gid), site.groups.end());
+  }
+  g.sites.clear();
+  for (auto i : members_of(gid))
+    if (sc_.group[static_cast<std::size_t>(i)] == gid) sc_.group[static_cast<std::size_t>(i)] = heir;
+  if (tick_ >= report_first_ && g.named)
+    events_.add(date_of(tick_), "group_dissolved", g.name, fmt::format("releases={}", g.releases));
+}
+
+double Simulation::scene_shortfall() const {
+  return releases_ema_long_ > 0 ? std::max(0.0, 1.0 - releases_ema_short_ / releases_ema_long_) : 0.0;
+}
+
+void Simulation::rebuild_members() {
+  // Members by group (counting sort).
+  const auto ng = groups_.size();
+  member_start_.assign(ng + 1, 0);
+  for (std::size_t i = 0; i < sc_.size(); ++i)
+    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
+      ++member_start_[static_cast<std::size_t>(sc_.group[i]) + 1];
+  for (std::size_t g = 0; g < ng; ++g) member_start_[g + 1] += member_start_[g];
+  member_ids_.assign(static_cast<std::size_t>(member_start_[ng]), 0);
+  {
+    std::vector<std::int32_t> fill(member_start_.begin(), member_start_.end() - 1);
+    for (std::size_t i = 0; i < sc_.size(); ++i)
+      if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
+        member_ids_[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = static_cast<std::int32_t>(i);
+  }
+  for (std::size_t g = 0; g < ng; ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
+
+}
+
+std::vector<double> Simulation::tier_cuts() const {
+  // Cumulative share of sites down to each tier: tier k accepts groups whose recognition
+  // rank is in that top share.
+  std::vector<double> cut;
+  double total = 0, cum = 0;
+  for (auto n : cfg_.topsites.tier_sizes) total += static_cast<double>(n);
+  for (auto n : cfg_.topsites.tier_sizes) { cum += static_cast<double>(n); cut.push_back(total > 0 ? cum / total : 1.0); }
+  cut.back() = 1.0;
+  return cut;
+}
+
+std::int64_t Simulation::affiliate() {
+  const auto& gp = cfg_.groups;
+  const auto& tp = cfg_.topsites;
+  // (h) Affiliation: groups without enough live sites apply; a site of tier k accepts groups
+  // in the top share of recognition that its rank in the pyramid implies (better-ranked sites
+  // accept better-recognized groups).
+  std::vector<std::pair<double, std::int32_t>> ranked;
+  for (const auto& g : groups_) if (g.alive) ranked.emplace_back(g.recognition, g.id);
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  std::vector<double> percentile_top(groups_.size(), 1.0);  // share of groups at least as good
+  for (std::size_t k = 0; k < ranked.size(); ++k)
+    percentile_top[static_cast<std::size_t>(ranked[k].second)] = (k + 1.0) / static_cast<double>(ranked.size());
+  const auto tier_cut = tier_cuts();
+  std::vector<std::vector<std::int32_t>> open_by_tier(tp.tier_sizes.size());
+  for (const auto& s : sites_)
+    if (s.live() && static_cast<std::int64_t>(s.groups.size()) < tp.groups_per_site) open_by_tier[static_cast<std::size_t>(s.tier)].push_back(s.id);
+  std::int64_t unplaced = 0;
+  for (auto& g : groups_) {
+    if (!g.alive) continue;
+    // Forget sites that are gone for good.
+    std::erase_if(g.sites, [&](std::int32_t s) {
+      const auto st = sites_[static_cast<std::size_t>(s)].status;
+      return st == SiteStatus::Seized || st == SiteStatus::Closed;
+    });
+    int live = 0;
+    for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
+    if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
+    Stream arng(cfg_.seed, Purpose::Structure, kKeyGroup | static_cast<std::uint64_t>(g.id), tick_ + (1 << 30));
+    if (!gp.affiliation_enabled && !initializing_) continue;
+    if (live > 0 && !sample::bernoulli(arng, gp.affiliation_search_rate)) continue;  // groups with a home look around slowly
+    bool placed = false;
+    const double pct = percentile_top[static_cast<std::size_t>(g.id)];
+    for (std::size_t tier = 0; tier < open_by_tier.size() && !placed; ++tier) {
+      if (pct > tier_cut[tier]) continue;
+      auto& cands = open_by_tier[tier];
+      // Candidates this group is not yet on.
+      std::vector<std::int32_t> fresh;
+      for (auto s : cands) if (std::find(g.sites.begin(), g.sites.end(), s) == g.sites.end()) fresh.push_back(s);
+      if (fresh.empty()) continue;
+      const auto s = fresh[sample::uniform_index(arng, fresh.size())];
+      auto& site = sites_[static_cast<std::size_t>(s)];
+      site.groups.push_back(g.id);
+      g.sites.push_back(s);
+      if (static_cast<std::int64_t>(site.groups.size()) >= tp.groups_per_site) std::erase(cands, s);
+      placed = true;
+    }
+    if (!placed && live == 0) ++unplaced;
+  }
+
+  return unplaced;
+}
+
+void Simulation::structural_change() {
+  const auto& gp = cfg_.groups;
+  const auto& tp = cfg_.topsites;
+  const auto& sp = cfg_.sceners;
+  Stream rng(cfg_.seed, Purpose::Structure, kKeyGlobal, tick_);
+
+  // (a) Sites: precautionary closures end, ordinary closures happen.
+  for (auto& s : sites_) {
+    if (s.status == SiteStatus::Dark && s.reopen_tick == -2) {
+      s.status = SiteStatus::Closed;
+    } else if (s.status == SiteStatus::Dark && s.reopen_tick <= tick_) {
+      s.status = SiteStatus::Up;
+      if (tick_ >= report_first_) events_.add(date_of(tick_), "site_reopened", fmt::format("site:{}", s.id), "");
+    } else if (s.live()) {
+      Stream srng(cfg_.seed, Purpose::Structure, kKeySite | static_cast<std::uint64_t>(s.id), tick_);
+      if (sample::bernoulli(srng, tp.operator_closure_hazard)) s.status = SiteStatus::Closed;
+    }
+  }
+
+  // (b) Named groups whose founding date is today appear with their members.
+  for (std::size_t k = 0; k < named_ids_.size(); ++k) {
+    const auto gid = named_ids_[k];
+    if (gid < 0) continue;
+    auto& g = groups_[static_cast<std::size_t>(gid)];
+    if (g.founded_tick != tick_ || g.alive || g.dissolved_tick >= 0) continue;
+    g.alive = true;
+    g.last_release_tick = tick_;
+    double top = 0;
+    for (const auto& o : groups_) if (o.alive) top = std::max(top, o.recognition);
+    g.recognition = top;  // an elite group from the start
+    const auto first = static_cast<std::size_t>(named_first_scener_[k]);
+    for (std::int64_t j = 0; j < cfg_.named_groups[k].members; ++j)
+      sc_.status[first + static_cast<std::size_t>(j)] = static_cast<std::uint8_t>(ScenerStatus::Active);
+    t_.groups_formed += 1;
+    if (tick_ >= report_first_) events_.add(date_of(tick_), "group_formed", g.name, "named group");
+  }
+
+  // (c) Entry of new sceners: more come when the Scene falls short of its usual volume
+  // (uncontested slots mean recognition is easier to win).
+  const double entry_rate = sp.entry_per_day * (1.0 + sp.entry_shortfall_elasticity * scene_shortfall());
+  const auto entrants = sample::poisson(rng, entry_rate);
+  const std::array<double, 4> role_w = {sp.role_shares[0], sp.role_shares[1], sp.role_shares[2], sp.role_shares[3]};
+  for (std::uint64_t k = 0; k < entrants; ++k) {
+    const auto role = static_cast<Role>(sample::categorical(rng, role_w));
+    new_scener(role, -1, -1.0f, -1.0f, Purpose::Entry, sc_.size());
+    t_.entered += 1;
+  }
+
+  rebuild_members();
+
+  // (e) Dissolution: no members left, or nothing released for too long.
+  const double mem = 1.0 / gp.recognition_memory_days;
+  for (auto& g : groups_) {
+    if (!g.alive) continue;
+    g.recognition += (g.recognition_today - g.recognition) * mem;
+    if (g.members == 0 || tick_ - g.last_release_tick > gp.dissolve_after_idle_days) dissolve(g.id, -1);
+  }
+  // (f) Mergers: small groups join a larger one in the same category.
+  std::vector<std::int32_t> alive;
+  std::vector<double> weight;
+  for (const auto& g : groups_)  // named groups keep their declared membership
+    if (g.alive && !g.named) { alive.push_back(g.id); weight.push_back(1.0 + g.recognition + g.members); }
+  for (auto& g : groups_) {
+    if (!g.alive || g.members >= gp.min_members || g.named || alive.size() < 2) continue;
+    Stream grng(cfg_.seed, Purpose::Structure, kKeyGroup | static_cast<std::uint64_t>(g.id), tick_);
+    if (!sample::bernoulli(grng, gp.merge_rate)) continue;
+    const auto target = alive[sample::categorical(grng, weight)];
+    auto& t = groups_[static_cast<std::size_t>(target)];
+    if (target == g.id || !t.alive || !(t.categories & g.categories)) continue;
+    t.members += g.members;
+    g.members = 0;
+    dissolve(g.id, target);
+  }
+
+  // (g) Sceners between groups join one, or found a new group.
+  std::vector<std::int32_t> homeless;
+  for (std::size_t i = 0; i < sc_.size(); ++i)
+    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] < 0)
+      homeless.push_back(static_cast<std::int32_t>(i));
+  if (!homeless.empty()) {
+    alive.clear();
+    weight.clear();
+    for (const auto& g : groups_)
+      if (g.alive && !g.named) { alive.push_back(g.id); weight.push_back(1.0 + g.recognition + g.members); }
+    std::unique_ptr<sample::AliasTable> pick;
+    if (!alive.empty()) pick = std::make_unique<sample::AliasTable>(weight);
+    for (auto i : homeless) {
+      Stream hrng(cfg_.seed, Purpose::Structure, static_cast<std::uint64_t>(i), tick_);
+      if (!pick || sample::bernoulli(hrng, sp.new_group_share)) {
+        const auto gid = new_group(0, false, static_cast<std::uint64_t>(groups_.size()));
+        sc_.group[static_cast<std::size_t>(i)] = gid;
+        t_.groups_formed += 1;
+      } else {
+        sc_.group[static_cast<std::size_t>(i)] = alive[pick->sample(hrng)];
+      }
+    }
+  }
+
+  const std::int64_t unplaced = affiliate();
+
+  // (i) Site founding: operators open new sites when affiliation demand exceeds supply.
+  if (unplaced > 0) {
+    const auto n_new = sample::poisson(rng, tp.founding_rate * static_cast<double>(unplaced));
+    for (std::uint64_t k = 0; k < n_new; ++k) {
+      // The founder: an active operator without a live site, else any active scener.
+      std::int32_t founder = -1;
+      for (std::size_t tries = 0; tries < 64 && founder < 0 && !sc_.status.empty(); ++tries) {
+        const auto i = sample::uniform_index(rng, sc_.size());
+        if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+        const bool has_live = sc_.site[i] >= 0 && sites_[static_cast<std::size_t>(sc_.site[i])].live();
+        if (has_live) continue;
+        if (sc_.role[i] == static_cast<std::uint8_t>(Role::Operator) || tries > 32) founder = static_cast<std::int32_t>(i);
+      }
+      if (founder < 0) break;
+      const int bottom = static_cast<int>(tp.tier_sizes.size()) - 1;
+      const auto sid = new_site(bottom, static_cast<std::uint64_t>(sites_.size()));
+      sc_.site[static_cast<std::size_t>(founder)] = sid;
+      sc_.role[static_cast<std::size_t>(founder)] = static_cast<std::uint8_t>(Role::Operator);
+      const auto fg = sc_.group[static_cast<std::size_t>(founder)];
+      if (fg >= 0 && groups_[static_cast<std::size_t>(fg)].alive) {
+        sites_[static_cast<std::size_t>(sid)].groups.push_back(fg);
+        groups_[static_cast<std::size_t>(fg)].sites.push_back(sid);
+      }
+      t_.sites_founded += 1;
+      if (tick_ >= report_first_)
+        events_.add(date_of(tick_), "site_founded", fmt::format("site:{}", sid),
+                    fmt::format("country={}; founder=scener:{}", cfg_.topsites.countries[static_cast<std::size_t>(sites_.back().country)], founder));
+    }
+  }
+
+  // (j) Re-ranking: sites are ranked by the recognition of their affiliated groups and
+  // assigned to tiers in the proportions of the pyramid (TorrentFreak 2010).
+  if (tick_ % tp.rerank_every_days == 0) {
+    const auto tier_cut = tier_cuts();
+    std::vector<std::pair<double, std::int32_t>> score;
+    for (const auto& s : sites_) {
+      if (s.status == SiteStatus::Seized || s.status == SiteStatus::Closed) continue;
+      double sc = 0;
+      for (auto g : s.groups) sc += groups_[static_cast<std::size_t>(g)].recognition;
+      score.emplace_back(sc, s.id);
+    }
+    std::sort(score.begin(), score.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    for (std::size_t k = 0; k < score.size(); ++k) {
+      const double q = (k + 1.0) / static_cast<double>(score.size());
+      int tier = 0;
+      while (tier + 1 < static_cast<int>(tier_cut.size()) && q > tier_cut[static_cast<std::size_t>(tier)]) ++tier;
+      sites_[static_cast<std::size_t>(score[k].second)].tier = tier;
+    }
+  }
+
+  // (k) P2P groups enter (faster over time, and when the Scene falls short), grow, and exit.
+  const auto& pp = cfg_.p2p;
+  const double yr = std::clamp((date_of(tick_) - Date::from_ymd(2011, 1, 1)) / 3652.5, 0.0, 1.0);
+  const double p2p_rate = (pp.entry_per_day_2011 + yr * (pp.entry_per_day_2020 - pp.entry_per_day_2011)) *
+                          (1.0 + pp.shortfall_response * scene_shortfall());
+  Stream prng(cfg_.seed, Purpose::P2P, kKeyGlobal, tick_);
+  const auto p2p_new = sample::poisson(prng, p2p_rate);
+  for (std::uint64_t k = 0; k < p2p_new; ++k) {
+    P2PGroup p;
+    p.id = static_cast<std::int32_t>(p2p_.size());
+    Stream r(cfg_.seed, Purpose::P2P, kKeyP2P | static_cast<std::uint64_t>(p.id), tick_);
+    p.categories = static_cast<std::uint8_t>(1u << sample::categorical(r, pp.category_weights));
+    p.capacity = sample::exponential(r, 1.0 / pp.capacity_mean);
+    p.prerelease = sample::bernoulli(r, pp.prerelease_share);
+    p.founded_tick = tick_;
+    p2p_.push_back(p);
+  }
+  for (auto& p : p2p_) {
+    if (!p.alive) continue;
+    if (sample::bernoulli(prng, pp.exit_hazard)) { p.alive = false; continue; }
+    p.capacity = std::min(p.capacity * (1.0 + pp.capacity_growth), 20.0 * pp.capacity_mean);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 7-8: market and recording
+// ---------------------------------------------------------------------------------------------
+
+void Simulation::market_step() {
+  const auto d = market_->step(cfg_.calendar.burn_in_start.days + tick_);
+  market_legal_ = d.legal_revenue_usd;
+  market_cf_ = d.counterfactual_revenue_usd;
+  market_loss_ = d.loss_usd;
+}
+
+void Simulation::record() {
+  // Shortfall signals: 14-day vs 365-day exponential averages of Scene output.
+  releases_ema_short_ += (t_.scene - releases_ema_short_) / 14.0;
+  releases_ema_long_ += (t_.scene - releases_ema_long_) / 365.0;
+  for (std::size_t c = 0; c < kCategories; ++c) {
+    cat_ema_short_[c] += (t_.scene_by_cat[c] - cat_ema_short_[c]) / 14.0;
+    cat_ema_long_[c] += (t_.scene_by_cat[c] - cat_ema_long_[c]) / 365.0;
+  }
+  if (tick_ < report_first_) return;
+  const auto d = tick_ - report_first_;
+  auto& s = *series_;
+  std::size_t col = 0;
+  auto put = [&](double v) { s.set(col++, d, v); };
+  put(t_.scene);
+  put(t_.p2p);
+  for (double v : t_.scene_by_cat) put(v);
+  put(t_.slots);
+  put(t_.dupes);
+  put(t_.active);
+  put(t_.dormant);
+  double total = 0, risk = 0;
+  const auto& ep = cfg_.enforcement;
+  for (std::size_t i = 0; i < sc_.size(); ++i)
+    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
+      total += 1;
+      risk += ep.detection_per_day * ep.perception * (1.0 + sc_.chill[i]);
+    }
+  put(total);
+  put(t_.entered);
+  put(t_.retired);
+  put(t_.arrested);
+  put(static_cast<double>(arrested_total_));
+  put(t_.sellers);
+  double sold = 0, price_w = 0, price_n = 0;
+  int live = 0, dark = 0;
+  for (const auto& site : sites_) {
+    sold += site.sold_accounts;
+    if (site.live()) {
+      ++live;
+      if (site.sellers > 0) { price_w += site.price_usd * site.sellers; price_n += site.sellers; }
+    }
+    if (site.status == SiteStatus::Dark) ++dark;
+  }
+  put(sold);
+  put(price_n > 0 ? price_w / price_n : 0.0);
+  put(t_.money_usd);
+  put(live);
+  put(dark);
+  put(static_cast<double>(seized_total_));
+  put(t_.sites_founded);
+  double groups_alive = 0;
+  for (const auto& g : groups_) groups_alive += g.alive ? 1 : 0;
+  put(groups_alive);
+  put(t_.groups_formed);
+  put(t_.groups_dissolved);
+  double p2p_alive = 0;
+  for (const auto& p : p2p_) p2p_alive += p.alive ? 1 : 0;
+  put(p2p_alive);
+  put(t_.leaks);
+  put(t_.leaks_pre);
+  put(total > 0 ? risk / total : 0.0);
+  put(market_legal_);
+  put(market_cf_);
+  put(market_loss_);
+}
+
+void Simulation::check_invariants() const {
+  auto fail = [&](const std::string& what) {
+    throw ModelError(fmt::format("invariant violated on {} (tick {}): {}", date_of(tick_).iso(), tick_, what));
+  };
+  for (const auto& s : sites_)
+    if (!(s.sold_accounts >= 0) || !std::isfinite(s.price_usd)) fail(fmt::format("site:{} sold_accounts={} price={}", s.id, s.sold_accounts, s.price_usd));
+  for (const auto& g : groups_) {
+    if (g.releases < 0 || g.wins_today < 0 || g.effort < 0) fail(fmt::format("group:{} negative count", g.id));
+    for (auto s : g.sites)
+      if (std::find(sites_[static_cast<std::size_t>(s)].groups.begin(), sites_[static_cast<std::size_t>(s)].groups.end(), g.id) ==
+          sites_[static_cast<std::size_t>(s)].groups.end())
+        fail(fmt::format("group:{} lists site:{} which does not list it", g.id, s));
+  }
+  double wins = 0;
+  for (const auto& g : groups_) wins += g.wins_today;
+  if (wins != t_.scene) fail(fmt::format("releases {} != wins credited to groups {}", t_.scene, wins));
+  for (std::size_t i = 0; i < sc_.size(); ++i) {
+    if (!std::isfinite(sc_.r_hat[0][i]) || !std::isfinite(sc_.m_hat[1][i]) || !std::isfinite(sc_.chill[i]) || sc_.chill[i] < 0)
+      throw NumericalError(fmt::format("non-finite or negative state of scener:{} on {} (tick {})", i, date_of(tick_).iso(), tick_));
+  }
+}
+
+void Simulation::step() {
+  if (tick_ >= n_ticks_) return;
+  t_ = Tally{};
+  open_sources();           // 1
+  decide();                 // 2 (parallel)
+  aggregate_decisions();
+  race();                   // 3
+  access_market_and_leaks();// 4
+  p2p_releases();
+  enforcement();            // 5 (payoffs and learning in parallel, then detection, operations)
+  structural_change();      // 6
+  market_step();            // 7
+  record();                 // 8
+#ifdef PIRACY_SEATBELTS
+  check_invariants();
+#endif
+  ++tick_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------
+
+std::int32_t Simulation::named_group_id(const std::string& name) const {
+  for (std::size_t k = 0; k < cfg_.named_groups.size(); ++k)
+    if (cfg_.named_groups[k].name == name) return named_ids_[k];
+  return -1;
+}
+
+std::int64_t Simulation::named_group_releases(const std::string& name) const {
+  const auto id = named_group_id(name);
+  return id >= 0 ? groups_[static_cast<std::size_t>(id)].releases : 0;
+}
+
+std::vector<GroupRecord> Simulation::group_records() const {
+  std::vector<GroupRecord> out;
+  for (const auto& g : groups_)
+    if (g.dissolved_tick != kNeverExisted && (g.alive || g.dissolved_tick >= 0))
+      out.push_back({g.id, g.name, g.founded_tick, g.dissolved_tick, g.releases});
+  return out;
+}
+
+}  // namespace piracy

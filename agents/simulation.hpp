@@ -1,0 +1,164 @@
+#pragma once
+// The runtime (FLAME GPU 2's third layer): steps the state of a scenario day by day.
+// Process order per tick (MODEL.md section 3; docs/ODD.md "Process overview"):
+//   1 sources open  2 scener decisions (parallel)  3 release races  4 access market & leaks,
+//   P2P releases  5 enforcement  6 structural change  7 market  8 recording.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agents/params.hpp"
+#include "agents/state.hpp"
+#include "economics/market.hpp"
+#include "engine/rng.hpp"
+#include "engine/series.hpp"
+
+namespace piracy {
+
+struct OperationOutcome {
+  std::string name;
+  Date date;
+  int servers_seized = 0;
+  int sites_seized = 0;
+  int countries = 0;
+  int arrests = 0;
+  int sites_dark = 0;
+};
+
+struct GroupRecord {
+  std::int32_t id;
+  std::string name;
+  std::int32_t founded_tick;
+  std::int32_t dissolved_tick;  //!< -1 if alive at the end
+  std::int64_t releases;
+};
+
+class Simulation {
+ public:
+  /// `removed_groups`: named groups that never exist (paired counterfactual runs).
+  explicit Simulation(const ScenarioConfig& cfg, std::vector<std::string> removed_groups = {});
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  /// Runs every remaining tick. `on_tick(done, total)` is called after each tick.
+  template <class F>
+  void run(F&& on_tick) {
+    while (tick_ < n_ticks_) {
+      step();
+      on_tick(tick_, n_ticks_);
+    }
+  }
+  void run() {
+    run([](std::int64_t, std::int64_t) {});
+  }
+  void step();
+
+  [[nodiscard]] std::int32_t tick() const { return tick_; }
+  [[nodiscard]] std::int32_t ticks() const { return n_ticks_; }
+  [[nodiscard]] Date date_of(std::int32_t tick) const { return cfg_.calendar.burn_in_start + tick; }
+  [[nodiscard]] std::int32_t tick_of(Date d) const { return d - cfg_.calendar.burn_in_start; }
+  [[nodiscard]] const ScenarioConfig& config() const { return cfg_; }
+  /// Daily series of the reported period [calendar.start, calendar.end].
+  [[nodiscard]] const SeriesTable& series() const { return *series_; }
+  [[nodiscard]] const EventLog& events() const { return events_; }
+  [[nodiscard]] const Sceners& sceners() const { return sc_; }
+  [[nodiscard]] const std::vector<Group>& groups() const { return groups_; }
+  [[nodiscard]] const std::vector<Topsite>& sites() const { return sites_; }
+  [[nodiscard]] const std::vector<P2PGroup>& p2p_groups() const { return p2p_; }
+  [[nodiscard]] const std::vector<OperationOutcome>& operations() const { return op_outcomes_; }
+  [[nodiscard]] const economics::Market& market() const { return *market_; }
+  [[nodiscard]] std::vector<GroupRecord> group_records() const;
+  /// Scene releases pre'd by each named group (id -> count) over the reported period.
+  [[nodiscard]] std::int64_t named_group_releases(const std::string& name) const;
+  [[nodiscard]] std::int32_t named_group_id(const std::string& name) const;  //!< -1 if absent
+
+ private:
+  void init_population();
+  void open_sources();
+  void decide();
+  void aggregate_decisions();
+  void race();
+  void access_market_and_leaks();
+  void p2p_releases();
+  void enforcement();
+  void run_operation(const Operation& op);
+  void structural_change();
+  void rebuild_members();
+  std::int64_t affiliate();
+  [[nodiscard]] std::vector<double> tier_cuts() const;
+  void market_step();
+  void record();
+  void check_invariants() const;
+
+  // helpers
+  std::int32_t new_scener(Role role, std::int32_t group, float skill, float alpha, Purpose purpose,
+                          std::uint64_t entity_key);
+  std::int32_t new_group(std::uint8_t categories, bool fraud, std::uint64_t entity_key);
+  std::int32_t new_site(int tier, std::uint64_t entity_key);
+  void schedule(std::int32_t tick, const SlotBatch& b);
+  void arrest(std::int32_t scener, const std::string& why);
+  void seize(std::int32_t site, const std::string& why);
+  void dissolve(std::int32_t group, std::int32_t heir);
+  [[nodiscard]] std::span<const std::int32_t> members_of(std::int32_t group) const;
+  void go_dark(std::int32_t site, double days_mean, double never_return, Stream& rng);
+  [[nodiscard]] double scene_shortfall() const;
+
+  ScenarioConfig cfg_;
+  std::vector<std::string> removed_;
+  std::int32_t n_ticks_ = 0;
+  std::int32_t tick_ = 0;
+  std::int32_t report_first_ = 0;  //!< tick of calendar.start
+  bool initializing_ = false;       //!< initial affiliations are made whatever the switches
+
+  Sceners sc_;
+  std::vector<Group> groups_;
+  std::vector<Topsite> sites_;
+  std::vector<P2PGroup> p2p_;
+  std::vector<std::vector<SlotBatch>> calendar_;  //!< batches by tick they open
+  std::vector<Slot> slots_;                       //!< slots open today, sorted by category/source
+  std::unique_ptr<economics::Market> market_;
+  std::vector<std::int32_t> named_ids_;           //!< group id of each named group (-1 removed)
+  std::vector<std::int32_t> named_first_scener_;  //!< first reserved scener id of each named group
+  std::vector<std::int32_t> op_order_;            //!< operations sorted by date
+  std::vector<OperationOutcome> op_outcomes_;
+
+  // Members by group (counting sort, rebuilt daily): members of g are
+  // member_ids_[member_start_[g] .. member_start_[g+1]).
+  std::vector<std::int32_t> member_start_, member_ids_;
+
+  // Daily tallies (reset each tick).
+  struct Tally {
+    std::array<double, kCategories> scene_by_cat{};
+    double scene = 0, p2p = 0, dupes = 0, leaks_pre = 0, leaks = 0;
+    double sellers = 0, active = 0, dormant = 0, retired = 0, entered = 0, arrested = 0;
+    double groups_formed = 0, groups_dissolved = 0, sites_founded = 0, slots = 0;
+    double sold_new = 0, money_usd = 0;
+  } t_;
+  double releases_ema_short_ = 0, releases_ema_long_ = 0;  //!< for the shortfall signal
+  std::array<double, kCategories> cat_ema_short_{}, cat_ema_long_{};
+  std::int64_t arrested_total_ = 0;
+  std::int64_t seized_total_ = 0;
+  double market_legal_ = 0, market_cf_ = 0, market_loss_ = 0;
+
+  std::unique_ptr<SeriesTable> series_;
+  EventLog events_;
+};
+
+/// One complete run: the scenario, plus the paired counterfactual run with
+/// `counterfactual.remove_groups` when set. Returns the summary (headline figures).
+struct RunOutputs {
+  std::unique_ptr<Simulation> sim;
+  std::unique_ptr<Simulation> counterfactual;  //!< null when no group is removed
+  nlohmann::json summary;
+};
+RunOutputs run_scenario(const ScenarioConfig& cfg, int threads, bool progress);
+
+/// Headline summary of a finished simulation (and its paired counterfactual, if any).
+nlohmann::json summarize(const Simulation& sim, const Simulation* counterfactual);
+
+}  // namespace piracy

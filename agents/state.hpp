@@ -1,0 +1,143 @@
+#pragma once
+// State of the agents: plain data (FLAME GPU 2's "state" layer). Sceners, the many
+// parallel agents, are kept in structure-of-arrays form because the decision step streams
+// through them every day; groups, topsites and P2P groups are few and kept as structs.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agents/params.hpp"
+
+namespace piracy {
+
+enum class Role : std::uint8_t { Supplier = 0, Ripper = 1, Courier = 2, Operator = 3 };
+inline constexpr std::array<const char*, 4> kRoleNames = {"supplier", "ripper", "courier",
+                                                          "site_operator"};
+
+/// Daily actions of a scener (MODEL.md section 3 step 2).
+enum Action : std::uint8_t { kRelease = 0, kSell = 1, kDormant = 2, kRetire = 3, kActions = 4 };
+/// Actions whose payoffs are learned (retiring ends the career).
+inline constexpr int kLearnedActions = 3;
+
+enum class ScenerStatus : std::uint8_t {
+  Absent = 0,    //!< reserved for a named group not yet founded (or removed in a counterfactual)
+  Active = 1,
+  Retired = 2,
+  Arrested = 3,
+};
+
+/// Sceners in structure-of-arrays form: index = scener id = random-stream entity.
+struct Sceners {
+  std::vector<std::int32_t> group;       //!< -1: between groups
+  std::vector<std::uint8_t> role;        //!< Role
+  std::vector<std::uint8_t> status;      //!< ScenerStatus
+  std::vector<std::uint8_t> action;      //!< today's Action
+  std::vector<std::uint8_t> imitate;     //!< today's imitation draw succeeded
+  std::vector<float> skill;              //!< release productivity (median 1)
+  std::vector<float> alpha;              //!< weight on recognition, 1 - alpha on money
+  std::vector<float> rho;                //!< risk aversion
+  std::vector<float> recognition;        //!< recognition stock (utility units)
+  std::vector<float> chill;              //!< perceived-risk multiplier above 1 (decays)
+  std::array<std::vector<float>, kLearnedActions> r_hat;  //!< learned recognition by action
+  std::array<std::vector<float>, kLearnedActions> m_hat;  //!< learned money utility by action
+  std::vector<float> payoff_ema;         //!< recent realised utility (for imitation)
+  std::vector<float> money_usd;          //!< cumulative money from selling access
+  std::vector<float> r_today;            //!< realised recognition today
+  std::vector<float> m_today;            //!< realised money utility today
+  std::vector<std::int32_t> site;        //!< site operated (-1 none)
+  std::vector<std::int32_t> ban_until;   //!< tick until which peers keep a caught seller out
+  std::vector<std::int32_t> sell_site;   //!< site a seller sells on today (-1 none)
+  std::vector<std::uint16_t> sold_today; //!< accounts sold today
+  std::vector<std::uint8_t> detected;    //!< detected today by background enforcement
+  std::vector<std::uint8_t> caught;      //!< caught selling by peers today
+
+  [[nodiscard]] std::size_t size() const { return group.size(); }
+  void resize(std::size_t n);
+};
+
+enum class SiteStatus : std::uint8_t { Up = 0, Dark = 1, Seized = 2, Closed = 3 };
+
+struct Topsite {
+  std::int32_t id = 0;
+  int tier = 0;                    //!< 0 = top tier
+  int country = 0;
+  int servers = 1;
+  SiteStatus status = SiteStatus::Up;
+  std::int32_t founded_tick = 0;
+  std::int32_t reopen_tick = -1;   //!< when a dark site comes back
+  std::vector<std::int32_t> groups;
+  double sold_accounts = 0;        //!< live sold leech accounts
+  int sellers = 0;                 //!< sellers today
+  int sellers_prev = 0;            //!< sellers yesterday (prices use it: no race within a day)
+  double fresh_ema = 0;            //!< pre'd releases per day (exponential average)
+  double leak_ema = 0;             //!< share of its releases that leaked (exponential average)
+  double price_usd = 0;            //!< account price today
+  int fresh_today = 0;
+  int leaked_today = 0;
+  [[nodiscard]] bool live() const { return status == SiteStatus::Up; }
+};
+
+struct Group {
+  std::int32_t id = 0;
+  std::string name;                //!< named groups only
+  bool named = false;
+  bool alive = false;
+  std::uint8_t categories = 0;     //!< bit mask over Category
+  bool web = true, retail_disc = false, tv_capture = false, fraud = false;
+  double fraud_title_share = 0;
+  std::int32_t founded_tick = 0;
+  std::int32_t dissolved_tick = -1;
+  std::int32_t last_release_tick = 0;
+  double recognition = 0;          //!< exponential average of recognition earned per day
+  std::int64_t releases = 0;       //!< lifetime pres
+  std::vector<std::int32_t> sites; //!< affiliated sites (live or dark)
+  // Recomputed every day:
+  double effort = 0;               //!< sum of release effort of members releasing today
+  int active_members = 0;
+  int members = 0;
+  bool supplier_active = false;
+  int best_tier = -1;              //!< best tier among live affiliated sites (-1: none live)
+  double leak_probability = 0;
+  double recognition_today = 0;
+  int wins_today = 0;
+  [[nodiscard]] bool has_category(int c) const { return (categories >> c) & 1u; }
+};
+
+struct P2PGroup {
+  std::int32_t id = 0;
+  bool alive = true;
+  std::uint8_t categories = 0;
+  double capacity = 0;             //!< releases per day
+  bool prerelease = false;         //!< leaks discs before the street date
+  std::int32_t founded_tick = 0;
+};
+
+/// Release sources (MODEL.md section 3 step 1).
+enum class Source : std::uint8_t {
+  Web = 0,         //!< web/digital (and generic sources for non-video categories)
+  Disc = 1,        //!< retail disc at the street date
+  Tv = 2,          //!< broadcast capture at the air date
+  Wholesale = 3,   //!< disc at the wholesale date: distributor-fraud groups only
+  P2PPrerelease = 4,  //!< disc leaked days before the street date by some P2P trackers
+};
+
+/// A batch of release slots of one title that open on one day.
+struct SlotBatch {
+  std::int32_t title = -1;         //!< market title (films), -1 otherwise
+  std::uint8_t category = 0;
+  Source source = Source::Web;
+  std::uint16_t slots = 1;
+  std::int32_t street_tick = -1;   //!< films: street date (for wholesale carry-over)
+};
+
+/// One slot open today.
+struct Slot {
+  std::int32_t title;
+  std::uint8_t category;
+  Source source;
+  std::int32_t street_tick;
+  bool pre_release;                //!< opens before the official date of its source
+};
+
+}  // namespace piracy

@@ -1,0 +1,568 @@
+#include "economics/market.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "engine/error.hpp"
+
+namespace piracy::economics {
+
+namespace {
+
+constexpr const char* kChannelNames[kChannels] = {"theatrical", "disc", "digital", "subscription"};
+
+// Tolerance on sums that must not exceed 1 (shares, substitution columns): they are typed in
+// YAML as decimals such as 0.1 + 0.2 + 0.7, which do not add up to exactly 1 in binary.
+constexpr double kSumTolerance = 1e-9;
+
+[[nodiscard]] bool is_unit(double x) { return std::isfinite(x) && x >= 0.0 && x <= 1.0; }
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw ModelError("market parameters: " + message);
+}
+
+}  // namespace
+
+const char* channel_name(int channel) noexcept {
+  return (channel >= 0 && channel < kChannels) ? kChannelNames[channel] : "unknown";
+}
+
+MarketParams default_market_params() {
+  // Values and sources: see the comment block at the top of market.hpp.
+  const double ln2 = std::log(2.0);
+  MarketParams p;
+  p.price_usd = {9.16, 20.0, 10.0, 1.0};
+  p.share = {0.40, 0.10, 0.20, 0.30};
+  p.decay_per_day = {ln2 / 7.0, ln2 / 21.0, ln2 / 42.0, ln2 / 180.0};
+  p.displacement = {0.40, 0.40, 0.40, 0.20};
+  p.pre_release_penalty = {0.191, 0.191, 0.191, 0.0};
+  p.piracy_propensity = 0.50;
+  p.bass_p = 0.05;
+  p.bass_q = 0.40;
+  p.substitution = Eigen::Matrix4d::Zero();
+  p.life_days = 1095;
+  return p;
+}
+
+void validate(const MarketParams& p) {
+  double share_sum = 0.0;
+  for (int c = 0; c < kChannels; ++c) {
+    const char* name = kChannelNames[c];
+    require(std::isfinite(p.price_usd[c]) && p.price_usd[c] >= 0.0,
+            fmt::format("price_usd[{}] ({}) = {}: must be a finite number >= 0", c, name, p.price_usd[c]));
+    require(is_unit(p.share[c]),
+            fmt::format("share[{}] ({}) = {}: must be in [0, 1]", c, name, p.share[c]));
+    require(std::isfinite(p.decay_per_day[c]) && p.decay_per_day[c] > 0.0,
+            fmt::format("decay_per_day[{}] ({}) = {}: must be a finite rate > 0 (e.g. ln2 / half-life in days)",
+                        c, name, p.decay_per_day[c]));
+    require(is_unit(p.displacement[c]),
+            fmt::format("displacement[{}] ({}) = {}: must be in [0, 1] (legal views lost per illegal view)", c,
+                        name, p.displacement[c]));
+    require(is_unit(p.pre_release_penalty[c]),
+            fmt::format("pre_release_penalty[{}] ({}) = {}: must be in [0, 1]", c, name,
+                        p.pre_release_penalty[c]));
+    share_sum += p.share[c];
+  }
+  require(share_sum <= 1.0 + kSumTolerance,
+          fmt::format("share sums to {}: the channel shares of a title's lifetime audience must sum to at most 1",
+                      share_sum));
+  require(is_unit(p.piracy_propensity),
+          fmt::format("piracy_propensity = {}: must be in [0, 1]", p.piracy_propensity));
+  require(std::isfinite(p.bass_p) && p.bass_p > 0.0 && p.bass_p <= 1.0,
+          fmt::format("bass_p = {}: must be in (0, 1] (availability on the leak day)", p.bass_p));
+  require(std::isfinite(p.bass_q) && p.bass_q >= 0.0,
+          fmt::format("bass_q = {}: must be a finite number >= 0", p.bass_q));
+  for (int j = 0; j < kChannels; ++j) {
+    double column = 0.0;
+    for (int k = 0; k < kChannels; ++k) {
+      const double s = p.substitution(k, j);
+      require(std::isfinite(s) && s >= 0.0,
+              fmt::format("substitution({}, {}) = {}: shares of displaced demand must be finite and >= 0", k, j, s));
+      column += s;
+    }
+    require(column <= 1.0 + kSumTolerance,
+            fmt::format("substitution column {} ({}) sums to {}: the shares of demand displaced from a channel "
+                        "that are recovered in other channels must sum to at most 1",
+                        j, kChannelNames[j], column));
+  }
+  require(p.life_days >= 1, fmt::format("life_days = {}: must be >= 1", p.life_days));
+}
+
+double bass_availability(double p, double q, double popularity, std::int64_t days_since_leak) {
+  if (days_since_leak < 0) return 0.0;
+  // Same arithmetic, in the same order, as the batched update in Market::advance_one_day, so the
+  // catch-up of a title entering the market matches a title that was there all along. Starting
+  // from A = 0 the day before the leak, the first update gives A = p on the leak day.
+  const double q_eff = q * popularity;
+  double a = 0.0;
+  for (std::int64_t n = 0; n <= days_since_leak; ++n) {
+    a = std::min(std::max(a + (p + q_eff * a) * (1.0 - a), 0.0), 1.0);
+    if (a == 1.0) break;  // a fixed point: 1 + (p + q) * 0 = 1
+  }
+  return a;
+}
+
+Market::Market(MarketParams params) : params_(std::move(params)) {
+  validate(params_);
+  for (int c = 0; c < kChannels; ++c) {
+    const double lambda = params_.decay_per_day[c];
+    // Demand of day n after the window opens is a_i share_c (e^{-lambda n} - e^{-lambda (n+1)}),
+    // the integral over that day of the exponential density lambda e^{-lambda t}: the daily
+    // amounts then sum to exactly a_i share_c over an unbounded life, as "a_i = lifetime
+    // audience" requires. (The density sampled at whole days, lambda e^{-lambda n}, would sum
+    // to a_i share_c lambda / (1 - e^{-lambda}), 5% too much for lambda = 0.1.)
+    retention_[c] = std::exp(-lambda);
+    day_share_[c] = params_.share[c] * -std::expm1(-lambda);
+  }
+  for (int k = 0; k < kChannels; ++k) recovers_[k] = !params_.substitution.row(k).isZero(0.0);
+  has_substitution_ = !params_.substitution.isZero(0.0);
+  ledger_start_.push_back(0);
+  group_day_.push_back(0.0);  // slot 0 of the daily scatter: unleaked titles
+  lost_.setZero(kBlock, kChannels);
+  net_.setZero(kBlock, kChannels);
+  title_loss_.setZero(kBlock);  // slot 0 of the daily scatter: unleaked titles
+}
+
+const Market::TitleRecord& Market::record(std::int32_t title) const {
+  if (title < 0 || static_cast<std::size_t>(title) >= titles_.size()) {
+    throw ModelError(fmt::format("market: unknown title id {} ({} titles registered)", title, titles_.size()));
+  }
+  return titles_[static_cast<std::size_t>(title)];
+}
+
+std::int32_t Market::add_title(const MarketTitle& title) {
+  if (titles_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max() / kChannels)) {
+    throw ModelError("market: too many titles (ids are 32-bit, events pack id and channel)");
+  }
+  const auto id = static_cast<std::int32_t>(titles_.size());
+  if (!std::isfinite(title.audience) || title.audience < 0.0) {
+    throw ModelError(fmt::format("market: title {} audience = {}: must be a finite number >= 0", id, title.audience));
+  }
+  if (!std::isfinite(title.popularity) || title.popularity < 0.0) {
+    throw ModelError(
+        fmt::format("market: title {} popularity = {}: must be a finite number >= 0", id, title.popularity));
+  }
+  TitleRecord r;
+  r.title = title;
+  for (const std::int32_t s : title.window_start) {
+    if (s >= 0) r.first_window = std::min(r.first_window, s);
+  }
+  if (r.first_window == kNever) {
+    r.state = TitleState::Done;  // no legal window at all: no demand, nothing to lose
+  } else {
+    pending_.emplace(r.first_window, id);
+  }
+  titles_.push_back(r);
+  return id;
+}
+
+std::int32_t Market::group_slot(std::int32_t group) {
+  const auto [it, inserted] = group_slots_.try_emplace(group, static_cast<std::int32_t>(group_ids_.size()));
+  if (inserted) {
+    group_ids_.push_back(group);
+    group_total_.push_back(0.0);
+    group_day_.resize(group_ids_.size() + 1, 0.0);
+  }
+  return it->second;
+}
+
+void Market::record_leak(std::int32_t title, std::int32_t day, const LeakSource& source) {
+  static_cast<void>(record(title));  // range check
+  TitleRecord& r = titles_[static_cast<std::size_t>(title)];
+  if (r.leak_day <= day) return;  // only the first public copy counts
+  // A title in the market has had its days up to last_day_ computed without this leak; a title
+  // not yet in the market has its availability caught up when it enters, so a past leak is fine.
+  if (r.state == TitleState::Active && day <= last_day_) {
+    throw ModelError(fmt::format(
+        "market: leak of title {} recorded for day {}, but the market has already simulated day {} for it: "
+        "record leaks before calling step() for their day",
+        title, day, last_day_));
+  }
+  r.leak_day = day;
+  r.source = source;
+  r.group_slot = group_slot(source.group);
+  if (r.state == TitleState::Done) return;
+  if (!started_ || day > last_day_) leaks_.add(day, title);  // else: not in the market, caught up on entry
+  if (r.active_row >= 0) {
+    const Eigen::Index row = r.active_row;
+    is_p2p_(row) = source.p2p ? 1.0 : 0.0;
+    is_pre_(row) = source.pre_release ? 1.0 : 0.0;
+    row_group_[static_cast<std::size_t>(row)] = r.group_slot + 1;
+  }
+}
+
+bool Market::leaked(std::int32_t title) const { return record(title).leak_day != kNever; }
+
+double Market::availability(std::int32_t title) const {
+  const TitleRecord& r = record(title);
+  if (r.active_row >= 0) return avail_(r.active_row);
+  if (!started_ || r.leak_day == kNever || r.leak_day > last_day_) return 0.0;
+  return bass_availability(params_.bass_p, params_.bass_q, r.title.popularity,
+                           static_cast<std::int64_t>(last_day_) - r.leak_day);
+}
+
+double Market::pre_release_factor(int channel, double availability_at_open) const {
+  // Ma, Montgomery, Singh & Smith (2014): a leak before the window opens costs pre_c of the
+  // window's demand at full availability, weighted by the availability reached by the opening.
+  return std::clamp(1.0 - params_.pre_release_penalty[static_cast<std::size_t>(channel)] * availability_at_open,
+                    0.0, 1.0);
+}
+
+void Market::reserve_rows(Eigen::Index rows) {
+  if (rows <= audience_.size()) return;
+  const Eigen::Index cap = std::max<Eigen::Index>({rows, 2 * audience_.size(), 64});
+  audience_.conservativeResize(cap);
+  p_eff_.conservativeResize(cap);
+  q_eff_.conservativeResize(cap);
+  avail_.conservativeResize(cap);
+  is_p2p_.conservativeResize(cap);
+  is_pre_.conservativeResize(cap);
+  exists_.conservativeResize(cap, kChannels);
+  demand_.conservativeResize(cap, kChannels);
+  pre_factor_.conservativeResize(cap, kChannels);
+  row_title_.resize(static_cast<std::size_t>(cap));
+  row_group_.resize(static_cast<std::size_t>(cap));
+}
+
+void Market::admit(std::int32_t id, std::int32_t day) {
+  TitleRecord& r = titles_[static_cast<std::size_t>(id)];
+  const std::int64_t exit_day = static_cast<std::int64_t>(r.first_window) + params_.life_days;
+  if (exit_day <= day) {  // its whole life passed before the market reached it
+    r.state = TitleState::Done;
+    return;
+  }
+  reserve_rows(n_active_ + 1);
+  const Eigen::Index row = n_active_++;
+  const bool has_leak = r.leak_day != kNever;
+  audience_(row) = r.title.audience;
+  q_eff_(row) = params_.bass_q * r.title.popularity;
+  is_p2p_(row) = has_leak && r.source.p2p ? 1.0 : 0.0;
+  is_pre_(row) = has_leak && r.source.pre_release ? 1.0 : 0.0;
+  row_title_[static_cast<std::size_t>(row)] = id;
+  row_group_[static_cast<std::size_t>(row)] = r.group_slot + 1;
+
+  // The row holds availability as of day - 1 and demand as of `day` (advance_one_day updates A
+  // first, then uses D and decays it for tomorrow); the leak / opening events of `day` itself
+  // are handled there. Normally (entry on the first window day, leak later) this is all zeros;
+  // the catch-up matters for titles that leaked before their first window (pre-release leaks)
+  // or entered after the market started.
+  const std::int64_t prev = static_cast<std::int64_t>(day) - 1;
+  const bool leak_started = has_leak && r.leak_day <= prev;
+  p_eff_(row) = leak_started ? params_.bass_p : 0.0;
+  avail_(row) = leak_started
+                    ? bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day)
+                    : 0.0;
+  for (int c = 0; c < kChannels; ++c) {
+    const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
+    exists_(row, c) = s >= 0 ? 1.0 : 0.0;
+    demand_(row, c) = 0.0;
+    pre_factor_(row, c) = 1.0;
+    if (s < 0) continue;
+    if (s <= prev) {  // opened before the title entered: catch up
+      demand_(row, c) = r.title.audience * day_share_[c] * std::pow(retention_[c], static_cast<double>(day - s));
+      if (has_leak && r.leak_day < s) {
+        pre_factor_(row, c) = pre_release_factor(
+            c, bass_availability(params_.bass_p, params_.bass_q, r.title.popularity,
+                                 static_cast<std::int64_t>(s) - r.leak_day));
+      }
+    } else if (s < exit_day) {
+      openings_.add(s, id * kChannels + c);
+    }
+  }
+  r.active_row = static_cast<std::int32_t>(row);
+  r.state = TitleState::Active;
+  if (exit_day < kNever) exits_.add(static_cast<std::int32_t>(exit_day), id);
+}
+
+void Market::remove_row(Eigen::Index row) {
+  const Eigen::Index last = n_active_ - 1;
+  titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(row)])].active_row = -1;
+  if (row != last) {  // keep the active set compact: move the last row into the hole
+    audience_(row) = audience_(last);
+    p_eff_(row) = p_eff_(last);
+    q_eff_(row) = q_eff_(last);
+    avail_(row) = avail_(last);
+    is_p2p_(row) = is_p2p_(last);
+    is_pre_(row) = is_pre_(last);
+    exists_.row(row) = exists_.row(last);
+    demand_.row(row) = demand_.row(last);
+    pre_factor_.row(row) = pre_factor_.row(last);
+    const auto moved = row_title_[static_cast<std::size_t>(last)];
+    row_title_[static_cast<std::size_t>(row)] = moved;
+    row_group_[static_cast<std::size_t>(row)] = row_group_[static_cast<std::size_t>(last)];
+    titles_[static_cast<std::size_t>(moved)].active_row = static_cast<std::int32_t>(row);
+  }
+  --n_active_;
+}
+
+void Market::retire_titles(std::int32_t day) {
+  for (const std::int32_t id : exits_.take(day)) {
+    TitleRecord& r = titles_[static_cast<std::size_t>(id)];
+    if (r.state == TitleState::Active) {
+      remove_row(r.active_row);
+      r.state = TitleState::Done;
+    }
+  }
+}
+
+void Market::admit_titles(std::int32_t day) {
+  while (!pending_.empty() && pending_.top().first <= day) {
+    const std::int32_t id = pending_.top().second;
+    pending_.pop();
+    admit(id, day);
+  }
+}
+
+void Market::start_leaks(std::int32_t day) {
+  // From its leak day on, a title's availability follows the Bass recursion (p_eff = p); before
+  // it, p_eff = 0 keeps A at exactly 0 under the same update.
+  for (const std::int32_t id : leaks_.take(day)) {
+    const TitleRecord& r = titles_[static_cast<std::size_t>(id)];
+    if (r.leak_day != day || r.active_row < 0) continue;  // replaced, or not in the market (caught up on entry)
+    p_eff_(r.active_row) = params_.bass_p;
+  }
+}
+
+void Market::open_windows(std::int32_t day) {
+  for (const std::int32_t code : openings_.take(day)) {
+    const std::int32_t id = code / kChannels;
+    const int c = code % kChannels;
+    const TitleRecord& r = titles_[static_cast<std::size_t>(id)];
+    if (r.active_row < 0) continue;
+    const Eigen::Index row = r.active_row;
+    demand_(row, c) = r.title.audience * day_share_[c];
+    // Fixed for the rest of the window: pre-release leaks are judged by the availability reached
+    // on the opening day, A_i(s_ic) [L_i < s_ic].
+    pre_factor_(row, c) = r.leak_day < day ? pre_release_factor(c, avail_(row)) : 1.0;
+  }
+}
+
+DayTotals Market::step(std::int32_t day) {
+  if (started_ && day <= last_day_) {
+    throw ModelError(fmt::format("market: step({}) after day {}: days must be strictly increasing", day, last_day_));
+  }
+  DayTotals total;
+  const std::int32_t first = started_ ? last_day_ + 1 : day;
+  for (std::int32_t t = first; t <= day; ++t) {
+    const DayTotals d = advance_one_day(t);
+    total.legal_revenue_usd += d.legal_revenue_usd;
+    total.counterfactual_revenue_usd += d.counterfactual_revenue_usd;
+    total.loss_usd += d.loss_usd;
+    for (int c = 0; c < kChannels; ++c) total.loss_by_channel_usd[c] += d.loss_by_channel_usd[c];
+  }
+  total.active_titles = static_cast<int>(n_active_);
+  return total;
+}
+
+DayTotals Market::advance_one_day(std::int32_t t) {
+  retire_titles(t);
+  admit_titles(t);
+  start_leaks(t);
+  started_ = true;
+  last_day_ = t;
+
+  DayTotals out;
+  const Eigen::Index n = n_active_;
+  out.active_titles = static_cast<int>(n);
+  const MarketParams& P = params_;
+
+  // Piracy availability, Bass (1969) diffusion discretised per day:
+  //   A_i(t) = clamp(A_i(t-1) + (p + q pop_i A_i(t-1)) (1 - A_i(t-1)), 0, 1) for t >= L_i, else 0,
+  // with A_i(L_i - 1) = 0, so A_i(L_i) = p (p_eff = 0 before the leak keeps A at 0). The clamp
+  // matters only if p + q pop > 1.
+  {
+    auto A = avail_.head(n);
+    A = (A + (p_eff_.head(n) + q_eff_.head(n) * A) * (1.0 - A)).max(0.0).min(1.0);
+  }
+  // Windows opening today: D_ic(s_ic) and the pre-release factor, which needs A_i(s_ic).
+  open_windows(t);
+  if (n == 0) return out;
+
+  double counterfactual = 0.0;
+  double p2p = 0.0;
+  double pre_release = 0.0;
+  std::array<double, kChannels> lost_units{};  // sum over titles of (D - D'')_c
+
+  // One pass over the active set in blocks of kBlock rows, so that the scratch arrays and the
+  // block's state stay in cache between the column-wise expressions below (the whole state of
+  // 20,000 titles is several MB). Every expression is a batched Eigen array expression.
+  for (Eigen::Index b0 = 0; b0 < n; b0 += kBlock) {
+    const Eigen::Index m = std::min(kBlock, n - b0);
+    const auto A = avail_.segment(b0, m);
+    for (int c = 0; c < kChannels; ++c) {
+      // Demand lost to piracy, D - D' with
+      //   D'_ic = D_ic clamp(1 - kappa d_c A_i(t), 0, 1) clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1)
+      // kappa d_c A: share of the audience that watches a free copy (kappa) times legal views
+      // lost per illegal view (Ecorys 2017); pre_c: Ma, Montgomery, Singh & Smith (2014), -19.1%
+      // at full availability for a pre-release leak relative to a post-release one (the second
+      // factor is fixed when the window opens: pre_factor_).
+      // (kd = kappa d_c and A are in [0, 1], so 1 - kd A needs no clamp; pre_factor_ is clamped
+      // when it is set.)
+      const double kd = P.piracy_propensity * P.displacement[c];
+      lost_.col(c).head(m) =
+          demand_.col(c).segment(b0, m) * (1.0 - (1.0 - kd * A) * pre_factor_.col(c).segment(b0, m));
+    }
+    // Substitution: D'' = D' + (L S^T) .* E, with L = D - D' and E_ik = 1 if title i has
+    // channel k. Recovered demand is booked on the day it is displaced (a timing approximation:
+    // totals over a title's life are unaffected) and only in channels the title has: lost
+    // subscription demand of a film without a theatrical release cannot turn into tickets.
+    // Net loss in units: D - D''.
+    // net[k]: the array holding channel k's D - D'' (lost_ itself where nothing is recovered).
+    std::array<const Eigen::ArrayXXd*, kChannels> net{&lost_, &lost_, &lost_, &lost_};
+    if (has_substitution_) {
+      const Eigen::Matrix4d& S = P.substitution;
+      for (int k = 0; k < kChannels; ++k) {
+        if (!recovers_[k]) continue;
+        net_.col(k).head(m) = lost_.col(k).head(m) -
+                              exists_.col(k).segment(b0, m) *
+                                  (S(k, 0) * lost_.col(0).head(m) + S(k, 1) * lost_.col(1).head(m) +
+                                   S(k, 2) * lost_.col(2).head(m) + S(k, 3) * lost_.col(3).head(m));
+        net[k] = &net_;
+      }
+    }
+    // Revenue = sum_c price_c D''_ic; counterfactual = sum_c price_c D_ic; loss = their
+    // difference, computed directly as sum_c price_c (D - D'')_ic so that it is exactly 0 for
+    // unleaked titles and carries no cancellation error; legal revenue = counterfactual - loss.
+    auto title_loss = title_loss_.head(m);
+    title_loss = P.price_usd[0] * net[0]->col(0).head(m) + P.price_usd[1] * net[1]->col(1).head(m) +
+                 P.price_usd[2] * net[2]->col(2).head(m) + P.price_usd[3] * net[3]->col(3).head(m);
+    double block_counterfactual = 0.0;
+    std::array<double, kChannels> block_lost{};
+    for (int c = 0; c < kChannels; ++c) {
+      block_counterfactual += P.price_usd[c] * demand_.col(c).segment(b0, m).sum();
+      block_lost[c] = net[c]->col(c).head(m).sum();
+    }
+    // Attribution to the source of the first public copy (flags are 0 for unleaked titles,
+    // whose loss is exactly 0 anyway). Scene = total - P2P (below).
+    const double block_p2p = (title_loss * is_p2p_.segment(b0, m)).sum();
+    const double block_pre = (title_loss * is_pre_.segment(b0, m)).sum();
+    // NaN guard: a NaN or inf anywhere in the block propagates into these sums, so checking
+    // them is enough; the culprit is searched for only on failure.
+    // (NaN * 0 and inf * 0 are NaN, so the flag-weighted sums see every title's loss.)
+    const double check = block_counterfactual + block_lost[0] + block_lost[1] + block_lost[2] + block_lost[3] +
+                         block_p2p + block_pre;
+    if (!std::isfinite(check)) throw_non_finite(t, b0, m);
+
+#ifdef PIRACY_SEATBELTS
+    // Invariant: piracy never creates legal demand in total. sum_k (D - D'')_ik
+    // = sum_j L_ij (1 - sum_k E_ik S(k, j)) >= 0 because L >= 0 and S's column sums are <= 1.
+    for (Eigen::Index i = 0; i < m; ++i) {
+      double units = 0.0;
+      for (int c = 0; c < kChannels; ++c) units += (*net[c])(i, c);
+      const double scale = demand_.row(b0 + i).sum();
+      if (units < -1e-9 * scale || !(A(i) >= 0.0 && A(i) <= 1.0)) {
+        throw ModelError(fmt::format(
+            "market seatbelt: title {} on day {}: net lost demand {} units < 0 or availability {} outside [0, 1]",
+            row_title_[static_cast<std::size_t>(b0 + i)], t, units, A(i)));
+      }
+    }
+#endif
+
+    counterfactual += block_counterfactual;
+    p2p += block_p2p;
+    pre_release += block_pre;
+    for (int c = 0; c < kChannels; ++c) lost_units[c] += block_lost[c];
+
+    // Per-group attribution: a scatter-add (one addition per title, unleaked ones into slot 0),
+    // which has no dense array form.
+    double* acc = group_day_.data();
+    const std::int32_t* slot = row_group_.data() + b0;
+    const double* tl = title_loss.data();
+    for (Eigen::Index i = 0; i < m; ++i) acc[slot[i]] += tl[i];
+
+    // Counterfactual demand of tomorrow, exponential decay after the window opens:
+    //   D_ic(t) = a_i share_c (1 - e^{-lambda_c}) e^{-lambda_c (t - s_ic)} for t >= s_ic, else 0
+    // (the day-integral of a_i share_c lambda_c e^{-lambda_c (t - s)}: see the constructor), kept
+    // by the recursion D(t+1) = e^{-lambda_c} D(t): one multiplication instead of an exp per
+    // title, channel and day. Absent and unopened windows stay at 0 until open_windows().
+    for (int c = 0; c < kChannels; ++c) demand_.col(c).segment(b0, m) *= retention_[c];
+  }
+
+  double loss = 0.0;
+  for (int c = 0; c < kChannels; ++c) {
+    out.loss_by_channel_usd[c] = P.price_usd[c] * lost_units[c];
+    loss += out.loss_by_channel_usd[c];
+  }
+  out.counterfactual_revenue_usd = counterfactual;
+  out.loss_usd = loss;
+  out.legal_revenue_usd = counterfactual - loss;
+
+  totals_.total_usd += loss;
+  totals_.p2p_usd += p2p;
+  totals_.scene_usd += loss - p2p;  // every title is either Scene or P2P (unleaked: loss 0)
+  totals_.pre_release_usd += pre_release;
+  for (int c = 0; c < kChannels; ++c) totals_.by_channel_usd[c] += out.loss_by_channel_usd[c];
+
+  // Daily ledger of the groups with a loss today (slot order: deterministic).
+  bool any = false;
+  for (std::size_t g = 0; g < group_total_.size(); ++g) {
+    const double v = group_day_[g + 1];
+    if (v == 0.0) continue;
+    if (!any) {
+      ledger_day_.push_back(t);
+      any = true;
+    }
+    group_total_[g] += v;
+    ledger_.push_back(LedgerEntry{static_cast<std::int32_t>(g), v});
+    group_day_[g + 1] = 0.0;
+  }
+  group_day_[0] = 0.0;
+  if (any) ledger_start_.push_back(ledger_.size());
+  return out;
+}
+
+void Market::throw_non_finite(std::int32_t day, Eigen::Index b0, Eigen::Index m) const {
+  const auto fail = [&](const char* quantity, double value, Eigen::Index row, int channel) {
+    const std::int32_t id = row_title_[static_cast<std::size_t>(row)];
+    const MarketTitle& title = titles_[static_cast<std::size_t>(id)].title;
+    throw NumericalError(fmt::format(
+        "market: non-finite {} = {} for title {}{} on day {} (audience {}, popularity {}): the numbers overflow "
+        "double precision; check the title's audience and the market prices",
+        quantity, value, id, channel >= 0 ? fmt::format(" (channel {})", kChannelNames[channel]) : std::string{},
+        day, title.audience, title.popularity));
+  };
+  for (Eigen::Index i = 0; i < m; ++i) {
+    const Eigen::Index row = b0 + i;
+    if (!std::isfinite(avail_(row))) fail("availability A", avail_(row), row, -1);
+    for (int c = 0; c < kChannels; ++c) {
+      if (!std::isfinite(demand_(row, c))) fail("counterfactual demand D", demand_(row, c), row, c);
+      const double revenue = params_.price_usd[c] * demand_(row, c);
+      if (!std::isfinite(revenue)) fail("counterfactual revenue price*D", revenue, row, c);
+      if (!std::isfinite(lost_(i, c))) fail("demand lost to piracy D - D'", lost_(i, c), row, c);
+      const double net = recovers_[c] ? net_(i, c) : lost_(i, c);
+      if (!std::isfinite(net)) fail("net lost demand D - D''", net, row, c);
+    }
+    if (!std::isfinite(title_loss_(i))) fail("loss", title_loss_(i), row, -1);
+  }
+  throw NumericalError(fmt::format(
+      "market: a sum of revenue or loss over titles in the market on day {} is not finite (overflow): check the "
+      "titles' audiences and the market prices",
+      day));
+}
+
+LossSummary Market::summary() const {
+  LossSummary s = totals_;
+  s.by_group_usd.clear();
+  for (std::size_t g = 0; g < group_ids_.size(); ++g) s.by_group_usd[group_ids_[g]] += group_total_[g];
+  return s;
+}
+
+std::map<std::int32_t, double> Market::loss_by_group_between(std::int32_t from_day, std::int32_t to_day) const {
+  std::map<std::int32_t, double> out;
+  if (to_day < from_day) return out;
+  const auto lo = std::lower_bound(ledger_day_.begin(), ledger_day_.end(), from_day);
+  const auto hi = std::upper_bound(ledger_day_.begin(), ledger_day_.end(), to_day);
+  for (auto it = lo; it != hi; ++it) {
+    const auto k = static_cast<std::size_t>(it - ledger_day_.begin());
+    for (std::size_t e = ledger_start_[k]; e < ledger_start_[k + 1]; ++e) {
+      out[group_ids_[static_cast<std::size_t>(ledger_[e].slot)]] += ledger_[e].loss_usd;
+    }
+  }
+  return out;
+}
+
+}  // namespace piracy::economics

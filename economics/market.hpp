@@ -1,0 +1,293 @@
+#pragma once
+// Market for legal copies of titles, with and without piracy (MODEL.md section 3 step 7 and
+// section 4). Piracy availability of each title spreads once a public copy exists (Bass
+// diffusion); legal demand per channel falls with availability, more when the leak came before
+// the window opened; part of the displaced demand moves to other channels. The counterfactual
+// without piracy is computed from the same arrays in the same pass, so a loss is an exact
+// difference, never the difference of two noisy runs.
+//
+// Recommended default values (default_market_params()); "assumption" marks a figure that has
+// no direct empirical source and should be calibrated (MODEL.md P5: Sparks-attributed losses
+// 2011-2020 between about $10M and $100M) or varied in a sensitivity analysis.
+//
+//   price_usd (consumer spending per unit, i.e. losses at retail value, the basis of the
+//   rights holders' loss claims; a studio's share is roughly half of it -- assumption):
+//     theatrical    9.16  NATO average US ticket price, first half of 2019 (2018: $9.11)
+//     disc         20.00  assumption: blended new-release DVD / Blu-ray street price; DEG 2019
+//                         year-end report gives disc sales of $3.29bn but no unit count
+//     digital      10.00  assumption: blend of EST purchases (~$15-20) and iVOD rentals (~$6);
+//                         DEG 2019: EST ~$2.6bn, VOD $1.96bn
+//     subscription  1.00  assumption: value of one subscription viewing to the rights holder
+//                         (DEG 2019: $15.9bn subscription streaming, no per-view figure)
+//   share (of a title's lifetime legal audience, by channel; must sum to <= 1):
+//     0.40 / 0.10 / 0.20 / 0.30  assumption, loosely after the 2019 US spending mix (MPA 2019
+//     box office ~$11.4bn; DEG 2019 home entertainment $25.2bn of which 63% subscription)
+//   decay_per_day (lambda_c, exponential decay of demand after the window opens):
+//     theatrical   ln2/7   ~0.099  assumption: typical second-weekend drop of ~50%
+//     disc         ln2/21  ~0.033  assumption: half of a disc's sales in its first 3 weeks
+//     digital      ln2/42  ~0.0165 assumption
+//     subscription ln2/180 ~0.00385 assumption: long catalogue tail
+//   displacement (d_c, legal views lost per illegal view):
+//     0.40 theatrical, disc, digital  EU Commission / Ecorys 2017, "Estimating displacement
+//                         rates of copyrighted content in the EU": 10 illegal views of a recent
+//                         top film displace 4 legal ones (the home windows open within months)
+//     0.20 subscription   same study: 2 per 10 illegal second viewings; used as the proxy for
+//                         older titles (the study says older films displace less than 40%)
+//   pre_release_penalty (pre_c, extra loss at full availability when the leak precedes the window):
+//     0.191 theatrical    Ma, Montgomery, Singh & Smith 2014, Information Systems Research
+//                         25(3):590-603: pre-release piracy -19.1% box office vs post-release
+//     0.191 disc, digital assumption: the same effect extrapolated to the first home windows
+//                         (the Sparks vector: discs leaked weeks before the street date)
+//     0.0   subscription  assumption: by then the title is no longer new
+//   piracy_propensity (kappa): 0.50  Ecorys 2017: 51% of EU adults (72% of minors)
+//                         downloaded or streamed creative content illegally in 2014; a prior,
+//                         to be calibrated
+//   bass_p 0.05 /day, bass_q 0.40 /day: assumption. Bass (1969) coefficients are per year for
+//                         durables (meta-analysis mean p = 0.03, q = 0.38: Sultan, Farley &
+//                         Lehmann 1990); a public copy spreads in days: with these values
+//                         availability is 0.05 on the leak day, 0.55 five days later and
+//                         0.95 ten days later.
+//   substitution S: zero. The Ecorys displacement rates are net losses of legal consumption,
+//                         so recovering part of them elsewhere would double count; no study
+//                         measures cross-channel recovery of pirated demand (use S for
+//                         sensitivity runs).
+//   life_days: 1095       assumption: three years after the first window; the demand of a
+//                         subscription window opening ~300 days after the first window is
+//                         truncated by ~5% (e^{-795 lambda}), the other channels by < 0.1%.
+#include <Eigen/Core>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <map>
+#include <queue>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace piracy::economics {
+
+/// Legal distribution channels (columns of every titles x channels array).
+constexpr int kChannels = 4;
+enum Channel : int { kTheatrical = 0, kDisc = 1, kDigital = 2, kSubscription = 3 };
+/// "theatrical", "disc", "digital", "subscription" (for messages and output columns).
+[[nodiscard]] const char* channel_name(int channel) noexcept;
+
+struct MarketParams {
+  std::array<double, kChannels> price_usd{};            //!< consumer price per legal unit
+  std::array<double, kChannels> share{};                //!< share of a title's lifetime audience per channel, sum <= 1
+  std::array<double, kChannels> decay_per_day{};        //!< lambda_c > 0: demand decay after the window opens
+  std::array<double, kChannels> displacement{};         //!< d_c in [0,1]: legal views lost per illegal view
+  std::array<double, kChannels> pre_release_penalty{};  //!< pre_c in [0,1]: extra loss when leaked before the window
+  double piracy_propensity = 0.0;  //!< kappa in [0,1]: share of the audience that would watch a free copy
+  double bass_p = 0.0;             //!< Bass innovation coefficient per day, in (0,1]
+  double bass_q = 0.0;             //!< Bass imitation coefficient per day, >= 0 (scaled by popularity)
+  /// S(k, j): share of the demand displaced from channel j that is recovered in channel k;
+  /// entries >= 0, column sums <= 1 (1 = displaced demand only moves between channels).
+  Eigen::Matrix4d substitution = Eigen::Matrix4d::Zero();
+  std::int32_t life_days = 0;      //!< a title leaves the market this many days after its first window
+};
+
+/// The recommended defaults documented at the top of this file.
+[[nodiscard]] MarketParams default_market_params();
+
+/// Throws piracy::ModelError naming the field, the value and the allowed range.
+void validate(const MarketParams& params);
+
+/// Availability of a title `days_since_leak` days after its first public copy: the daily Bass
+/// recursion A <- clamp(A + (p + q*popularity*A)(1 - A), 0, 1) started from A = p on the leak day
+/// (days_since_leak = 0); 0 before the leak. Bass 1969, "A new product growth for model consumer
+/// durables", Management Science 15(5), discretised per day. With q = 0 it has the closed form
+/// A_n = 1 - (1-p)^(n+1).
+[[nodiscard]] double bass_availability(double p, double q, double popularity, std::int64_t days_since_leak);
+
+struct MarketTitle {
+  double audience = 0.0;    //!< expected lifetime legal audience without piracy, units (all channels)
+  double popularity = 1.0;  //!< multiplies the Bass imitation coefficient q
+  /// First day of each channel's window (day index, e.g. piracy::Date::days); < 0: no such window.
+  std::array<std::int32_t, kChannels> window_start{-1, -1, -1, -1};
+};
+
+/// Source of a title's first public copy, to which all of the title's loss is attributed.
+struct LeakSource {
+  std::int32_t group = -1;   //!< release group id, -1 unknown
+  bool p2p = false;          //!< true: a P2P group; false: the Scene
+  bool pre_release = false;  //!< leaked before the official release (as judged by the caller)
+};
+
+/// Totals over the day(s) advanced by one Market::step call (normally one day).
+struct DayTotals {
+  double legal_revenue_usd = 0.0;           //!< sum_c price_c D''_c: with piracy
+  double counterfactual_revenue_usd = 0.0;  //!< sum_c price_c D_c: same titles, no piracy
+  double loss_usd = 0.0;                    //!< counterfactual - legal
+  std::array<double, kChannels> loss_by_channel_usd{};  //!< may be < 0 in channels receiving substitution
+  int active_titles = 0;                    //!< titles in the market on the (last) day
+};
+
+/// Cumulative losses since construction.
+struct LossSummary {
+  double total_usd = 0.0;
+  double scene_usd = 0.0;        //!< first public copy from the Scene (or unleaked: always 0)
+  double p2p_usd = 0.0;          //!< first public copy from a P2P group
+  double pre_release_usd = 0.0;  //!< first public copy flagged pre-release
+  std::array<double, kChannels> by_channel_usd{};
+  /// group id (-1 unknown) -> loss; every group named in an accepted record_leak() appears,
+  /// possibly with 0 (e.g. its leak was replaced by an earlier one).
+  std::map<std::int32_t, double> by_group_usd;
+};
+
+/// Runtime of the market: titles x channels arrays over the titles currently in the market.
+///
+/// A title is in the market (the "active set") from its first window day to first window +
+/// life_days (exclusive); the arrays hold only those titles, compacted, so a day costs
+/// O(active titles) whatever the history. Titles that open before the first step enter at the
+/// first step with their state caught up (earlier days are not counted). A leak recorded while a
+/// title is not yet in the market is remembered and the title's availability is caught up when
+/// it enters.
+///
+/// Order within a day t (step): titles whose life ended leave; titles whose first window came
+/// enter; leaks of day t start (A = p); availability advances (Bass); windows opening on day t
+/// get their demand and their pre-release factor (from A_i(t)); then one batched pass computes
+/// D, D', D'', revenue and losses, attributes them, and decays D for day t + 1.
+/// Memory: besides the active arrays, a ledger of 16 bytes per (group, day) with a loss, for
+/// loss_by_group_between().
+class Market {
+ public:
+  explicit Market(MarketParams params);  // validates
+
+  /// Registers a title; returns its id (0, 1, 2, ... in order). Throws ModelError for a negative
+  /// or non-finite audience or popularity.
+  std::int32_t add_title(const MarketTitle& title);
+
+  /// Records the first public copy of `title` on `day` (usually the day being simulated, before
+  /// step(day)). Only the first leak counts: a later-dated leak is ignored; an earlier-dated one
+  /// replaces a recorded leak that has not happened yet. A past day is fine for a title not yet
+  /// in the market (its availability is caught up when it enters). Throws ModelError for an
+  /// unknown title, or for a day already stepped while the title was in the market (unless the
+  /// call would be ignored anyway).
+  void record_leak(std::int32_t title, std::int32_t day, const LeakSource& source);
+
+  [[nodiscard]] bool leaked(std::int32_t title) const;
+  /// Availability A of the title on the last stepped day (0 before its leak).
+  [[nodiscard]] double availability(std::int32_t title) const;
+  [[nodiscard]] std::int32_t title_count() const noexcept { return static_cast<std::int32_t>(titles_.size()); }
+  [[nodiscard]] int active_titles() const noexcept { return static_cast<int>(n_active_); }
+
+  /// Advances to `day` (days strictly increasing; normally last day + 1). If days were skipped,
+  /// they are simulated too and the returned totals cover every day advanced by this call, so
+  /// the sum of all DayTotals always equals summary(). Throws ModelError if day <= last day,
+  /// NumericalError on NaN/inf naming the quantity, the title and the day.
+  DayTotals step(std::int32_t day);
+
+  [[nodiscard]] LossSummary summary() const;
+
+  /// Loss incurred on days in [from_day, to_day] by titles whose first public copy came from each
+  /// group (-1 unknown); groups without loss in the range are absent.
+  [[nodiscard]] std::map<std::int32_t, double> loss_by_group_between(std::int32_t from_day,
+                                                                     std::int32_t to_day) const;
+
+  [[nodiscard]] const MarketParams& params() const noexcept { return params_; }
+
+ private:
+  static constexpr std::int32_t kNever = std::numeric_limits<std::int32_t>::max();  //!< leak day of an unleaked title
+  enum class TitleState : std::uint8_t { Pending, Active, Done };
+
+  struct TitleRecord {
+    MarketTitle title;
+    std::int32_t first_window = kNever;  //!< min over present windows; kNever: no window at all
+    std::int32_t leak_day = kNever;
+    LeakSource source;
+    std::int32_t group_slot = -1;        //!< index into group_ids_ once leaked
+    std::int32_t active_row = -1;        //!< row in the active arrays, -1 when not active
+    TitleState state = TitleState::Pending;
+  };
+
+  using DayId = std::pair<std::int32_t, std::int32_t>;  // (day, title id), min-heap order
+  using MinHeap = std::priority_queue<DayId, std::vector<DayId>, std::greater<>>;
+
+  /// Events keyed by the exact day they happen on (every day is simulated, so each bucket is
+  /// visited once): O(1) to add and to take, unlike a heap.
+  class DayBuckets {
+   public:
+    void add(std::int32_t day, std::int32_t code) { buckets_[day].push_back(code); }
+    std::vector<std::int32_t> take(std::int32_t day) {
+      const auto it = buckets_.find(day);
+      if (it == buckets_.end()) return {};
+      std::vector<std::int32_t> out = std::move(it->second);
+      buckets_.erase(it);
+      return out;
+    }
+
+   private:
+    std::unordered_map<std::int32_t, std::vector<std::int32_t>> buckets_;
+  };
+
+  DayTotals advance_one_day(std::int32_t day);
+  void retire_titles(std::int32_t day);
+  void admit_titles(std::int32_t day);
+  void admit(std::int32_t id, std::int32_t day);
+  void start_leaks(std::int32_t day);
+  void open_windows(std::int32_t day);
+  void remove_row(Eigen::Index row);
+  void reserve_rows(Eigen::Index rows);
+  std::int32_t group_slot(std::int32_t group);
+  [[noreturn]] void throw_non_finite(std::int32_t day, Eigen::Index block_start, Eigen::Index block_rows) const;
+  [[nodiscard]] const TitleRecord& record(std::int32_t title) const;
+  [[nodiscard]] double pre_release_factor(int channel, double availability_at_open) const;
+
+  MarketParams params_;
+  // Per-channel constants derived from params_.
+  std::array<double, kChannels> day_share_{};   //!< share_c (1 - e^{-lambda_c}): demand on the opening day per unit audience
+  std::array<double, kChannels> retention_{};   //!< e^{-lambda_c}: day-to-day demand ratio
+  bool has_substitution_ = false;
+  std::array<bool, kChannels> recovers_{};      //!< row k of S is not zero
+
+  std::vector<TitleRecord> titles_;
+  // Events, so that the daily pass over the active set needs no per-title branches (which would
+  // stop Eigen from vectorising it): stale entries are skipped when popped.
+  MinHeap pending_;      //!< (first window, id) of titles not yet in the market (may be in the past)
+  DayBuckets exits_;     //!< first window + life_days -> ids of titles in the market
+  DayBuckets leaks_;     //!< leak day -> ids (future leaks only; past ones are caught up on entry)
+  DayBuckets openings_;  //!< window start -> id * kChannels + channel, titles in the market
+
+  // Active set, structure of arrays: rows [0, n_active_) are titles in the market.
+  Eigen::Index n_active_ = 0;
+  Eigen::ArrayXd audience_;      //!< a_i
+  Eigen::ArrayXd p_eff_;         //!< bass_p once the title's leak day has come, else 0 (A stays 0)
+  Eigen::ArrayXd q_eff_;         //!< bass_q * popularity_i
+  Eigen::ArrayXd avail_;         //!< A_i(t)
+  Eigen::ArrayXd is_p2p_;        //!< 1 if the first public copy came from P2P
+  Eigen::ArrayXd is_pre_;        //!< 1 if the first public copy was flagged pre-release
+  Eigen::ArrayXXd exists_;       //!< E_ic = 1 if the title has a window in channel c
+  Eigen::ArrayXXd demand_;       //!< D_ic: counterfactual demand of the day to simulate next, units/day
+  Eigen::ArrayXXd pre_factor_;   //!< clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1); 1 until window c opens
+  std::vector<std::int32_t> row_title_;  //!< title id of each row
+  std::vector<std::int32_t> row_group_;  //!< 1 + group slot of each row (0: not leaked)
+  // Scratch for one block of rows, reused every day (no allocation in the hot path).
+  static constexpr Eigen::Index kBlock = 1024;  //!< rows per block: ~200 KB of state + scratch, fits L2
+  Eigen::ArrayXXd lost_;         //!< D - D' per channel
+  Eigen::ArrayXXd net_;          //!< D - D'' per channel (lost minus recovered)
+  Eigen::ArrayXd title_loss_;    //!< sum_c price_c (D - D'')_ic, USD
+
+  // Accounting.
+  bool started_ = false;
+  std::int32_t last_day_ = 0;
+  LossSummary totals_;                    //!< by_group_usd unused here: see group_total_
+  std::vector<std::int32_t> group_ids_;   //!< slot -> group id
+  std::unordered_map<std::int32_t, std::int32_t> group_slots_;  //!< group id -> slot
+  std::vector<double> group_total_;       //!< slot -> cumulative loss
+  std::vector<double> group_day_;         //!< 1 + slot -> loss on the day being simulated (scratch; [0]: unleaked)
+  // Daily per-group ledger (sparse): entries [ledger_start_[k], ledger_start_[k+1]) belong to
+  // ledger_day_[k]; 16 bytes per (group, day) with a loss. A deque grows without copying.
+  struct LedgerEntry {
+    std::int32_t slot;
+    double loss_usd;
+  };
+  std::vector<std::int32_t> ledger_day_;
+  std::vector<std::size_t> ledger_start_;
+  std::deque<LedgerEntry> ledger_;
+};
+
+}  // namespace piracy::economics

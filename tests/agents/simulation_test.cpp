@@ -1,0 +1,194 @@
+// Mechanism tests of the Scene agent model: each mechanism in isolation, in a configuration
+// where the answer is known (issue 3), plus reproducibility for any thread count.
+#include <catch2/catch.hpp>
+#include <tbb/global_control.h>
+
+#include "support/scenarios.hpp"
+
+using namespace piracy;
+using piracy::testing::small_raid_scenario;
+using piracy::testing::small_scenario;
+using piracy::testing::total;
+using piracy::testing::total_between;
+
+namespace {
+std::unique_ptr<Simulation> run(const ScenarioConfig& c, int threads = 1) {
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  auto sim = std::make_unique<Simulation>(c);
+  sim->run();
+  return sim;
+}
+}  // namespace
+
+TEST_CASE("the small scenario releases thousands of titles and P2P publishes too", "[agents]") {
+  const auto sim = run(small_scenario());
+  CHECK(total(*sim, "releases_scene") > 50000);
+  CHECK(total(*sim, "releases_p2p") > 5000);
+  CHECK(total(*sim, "dupes_nuked") > 0);
+  // Every category is released.
+  for (const char* c : kCategoryNames) CHECK(total(*sim, std::string("releases_") + c) > 0);
+  // Per-category releases add up to the Scene total (accounting identity).
+  double by_cat = 0;
+  for (const char* c : kCategoryNames) by_cat += total(*sim, std::string("releases_") + c);
+  CHECK(by_cat == total(*sim, "releases_scene"));
+}
+
+TEST_CASE("with alpha = 1 for everyone nobody sells access", "[agents]") {
+  auto base = small_scenario();
+  REQUIRE(total(*run(base), "sellers") > 0);  // selling happens in the reference case
+  auto c = small_scenario();
+  c.sceners.alpha_fixed = 1.0;
+  c.named_groups[0].alpha = 1.0;
+  const auto sim = run(c);
+  CHECK(total(*sim, "sellers") == 0);
+  CHECK(total(*sim, "sold_accounts") == 0);
+  CHECK(total(*sim, "releases_scene") > 0);
+}
+
+TEST_CASE("a higher sanction gives fewer sellers", "[agents]") {
+  auto lo = small_scenario();
+  auto hi = small_scenario();
+  hi.enforcement.sanction = lo.enforcement.sanction * 10;
+  const double s_lo = total(*run(lo), "sellers");
+  const double s_hi = total(*run(hi), "sellers");
+  CHECK(s_lo > 0);
+  CHECK(s_hi < 0.5 * s_lo);
+}
+
+TEST_CASE("without a live affiliated site a group releases nothing", "[agents]") {
+  auto c = small_scenario();
+  Operation op;  // every site goes dark for good; no new sites are founded
+  op.name = "blackout";
+  op.date = *Date::parse("2020-01-01");
+  op.servers = 0;
+  op.arrests = 0;
+  op.chill = 0;
+  op.dark_share = 1.0;
+  op.dark_never_return = 1.0;
+  op.target = "random";
+  c.enforcement.operations.push_back(op);
+  c.topsites.founding_rate = 0;
+  const auto sim = run(c);
+  CHECK(total_between(*sim, "releases_scene", "2019-06-01", "2019-12-31") > 0);
+  CHECK(total_between(*sim, "releases_scene", "2020-01-02", "2020-12-31") == 0);
+  CHECK(total_between(*sim, "live_topsites", "2020-01-02", "2020-12-31") == 0);
+  // P2P groups need no topsite and keep publishing.
+  CHECK(total_between(*sim, "releases_p2p", "2020-01-02", "2020-12-31") > 0);
+}
+
+TEST_CASE("an operation seizes exactly the servers it names", "[agents]") {
+  for (std::int64_t servers : {1, 5, 12}) {
+    auto c = small_raid_scenario();
+    c.enforcement.operations[0].servers = servers;
+    c.enforcement.operations[0].countries = 1000;
+    c.enforcement.expose_site = 0;  // no extra seizures from arrests
+    const auto sim = run(c);
+    REQUIRE(sim->operations().size() == 1);
+    CHECK(sim->operations()[0].servers_seized == servers);
+    int seized_servers = 0;
+    for (const auto& s : sim->sites())
+      if (s.status == SiteStatus::Seized) seized_servers += s.servers;
+    CHECK(seized_servers == servers);
+  }
+}
+
+TEST_CASE("operations act only in the countries that take part", "[agents]") {
+  auto c = small_raid_scenario();
+  c.enforcement.operations[0].servers = 1000;
+  c.enforcement.operations[0].countries = 2;
+  c.enforcement.expose_site = 0;
+  const auto sim = run(c);
+  CHECK(sim->operations()[0].countries <= 2);
+  CHECK(sim->operations()[0].countries >= 1);
+}
+
+TEST_CASE("the raid arrests the named group and its distributor-fraud releases stop", "[agents]") {
+  const auto sim = run(small_raid_scenario());
+  const auto id = sim->named_group_id("SPARKS");
+  REQUIRE(id >= 0);
+  for (std::size_t i = 0; i < sim->sceners().size(); ++i)
+    if (sim->sceners().group[i] == id)
+      CHECK(sim->sceners().status[i] != static_cast<std::uint8_t>(ScenerStatus::Active));
+  CHECK(sim->named_group_releases("SPARKS") > 0);
+  CHECK(sim->operations()[0].arrests >= 6);
+  CHECK(total_between(*sim, "leaks_pre_release", "2019-01-01", "2020-05-14") > 0);
+}
+
+TEST_CASE("with site founding and affiliation disabled the Scene does not recover", "[agents]") {
+  auto normal = small_raid_scenario();
+  normal.enforcement.operations[0].servers = 14;
+  normal.enforcement.operations[0].dark_share = 0.6;
+  normal.enforcement.operations[0].dark_never_return = 0.3;
+  auto frozen = normal;
+  frozen.topsites.founding_rate = 0;
+  frozen.groups.affiliation_enabled = false;
+  const auto a = run(normal);
+  const auto b = run(frozen);
+  const double pre_a = total_between(*a, "releases_scene", "2020-03-01", "2020-04-30");
+  const double post_a = total_between(*a, "releases_scene", "2020-11-01", "2020-12-31");
+  const double pre_b = total_between(*b, "releases_scene", "2020-03-01", "2020-04-30");
+  const double post_b = total_between(*b, "releases_scene", "2020-11-01", "2020-12-31");
+  CHECK(post_a / pre_a > 0.75);
+  CHECK(post_b / pre_b < 0.6);
+  CHECK(post_b / pre_b < post_a / pre_a - 0.2);
+}
+
+TEST_CASE("leaks rise with sold accounts", "[agents]") {
+  auto none = small_scenario();
+  none.access.leak_per_account = 0;
+  auto many = small_scenario();
+  many.access.leak_per_account = 0.05;
+  const auto a = run(none);
+  const auto b = run(many);
+  const double share_a = total(*a, "leaks_scene") / total(*a, "releases_scene");
+  const double share_b = total(*b, "leaks_scene") / total(*b, "releases_scene");
+  // Without the account channel only the base leak remains.
+  CHECK(share_a == Approx(none.access.base_leak).margin(0.01));
+  CHECK(share_b > share_a + 0.05);
+}
+
+TEST_CASE("outputs are identical for 1, 2 and 4 threads", "[agents][reproducibility]") {
+  const auto c = small_raid_scenario();
+  const auto one = run(c, 1);
+  const auto two = run(c, 2);
+  const auto four = run(c, 4);
+  const auto csv1 = one->series().daily_csv();
+  CHECK(csv1 == two->series().daily_csv());
+  CHECK(csv1 == four->series().daily_csv());
+  CHECK(one->events().csv() == four->events().csv());
+}
+
+TEST_CASE("different seeds give different runs", "[agents][reproducibility]") {
+  const auto a = run(small_scenario(1));
+  const auto b = run(small_scenario(2));
+  CHECK(a->series().daily_csv() != b->series().daily_csv());
+}
+
+TEST_CASE("a removed group's paired run differs only from the day the group would have acted", "[agents][economics]") {
+  const auto c = small_scenario();
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
+  Simulation with(c);
+  Simulation without(c, {"SPARKS"});
+  with.run();
+  without.run();
+  const auto col = with.series().column("releases_scene");
+  const auto founded = c.named_groups[0].founded;
+  // The reported period starts after the founding here, so compare the burn-in by rerunning
+  // with a reported period that covers it.
+  auto c2 = c;
+  c2.calendar.start = c2.calendar.burn_in_start;
+  Simulation w2(c2), wo2(c2, {"SPARKS"});
+  w2.run();
+  wo2.run();
+  const auto& s1 = w2.series();
+  const auto& s2 = wo2.series();
+  const auto day_of_founding = founded - s1.first_day();
+  for (std::int32_t d = 0; d < day_of_founding; ++d)
+    for (std::size_t k = 0; k < s1.names().size(); ++k) REQUIRE(s1.get(k, d) == s2.get(k, d));
+  bool differs_after = false;
+  for (std::int32_t d = day_of_founding; d < s1.days() && !differs_after; ++d)
+    differs_after = s1.get(s1.column("releases_scene"), d) != s2.get(s2.column("releases_scene"), d);
+  CHECK(differs_after);
+  (void)col;
+  CHECK(without.named_group_releases("SPARKS") == 0);
+}
