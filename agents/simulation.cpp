@@ -1242,6 +1242,10 @@ void Simulation::structural_change() {
 // ---------------------------------------------------------------------------------------------
 
 void Simulation::market_step() {
+  // The market is stepped over the reported period only, so that its cumulative losses are
+  // the period's; titles released during burn-in enter at the first step with their
+  // availability caught up (economics::Market).
+  if (tick_ < report_first_) return;
   const auto d = market_->step(cfg_.calendar.burn_in_start.days + tick_);
   market_legal_ = d.legal_revenue_usd;
   market_cf_ = d.counterfactual_revenue_usd;

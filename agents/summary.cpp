@@ -165,8 +165,6 @@ json summarize(const Simulation& sim, const Simulation* cf) {
   const auto ls = sim.market().summary();
   json by_channel;
   for (int c = 0; c < economics::kChannels; ++c) by_channel[economics::channel_name(c)] = ls.by_channel_usd[static_cast<std::size_t>(c)];
-  const auto day0 = cfg.calendar.burn_in_start.days;
-  const auto in_period = sim.market().loss_by_group_between(cfg.calendar.start.days, cfg.calendar.end.days);
   double total_period = s.over("studio_loss_usd", s.first_day(), last);
   json by_group = json::object();
   for (const auto& ng : cfg.named_groups) {
@@ -178,10 +176,7 @@ json summarize(const Simulation& sim, const Simulation* cf) {
                          {"from", cfg.counterfactual.from.iso()}, {"to", cfg.counterfactual.to.iso()},
                          {"releases", sim.named_group_releases(ng.name)}};
   }
-  (void)day0;
-  (void)in_period;
   json losses = {{"total_usd", total_period},
-                 {"total_incl_burn_in_usd", ls.total_usd},
                  {"scene_usd", ls.scene_usd},
                  {"p2p_usd", ls.p2p_usd},
                  {"pre_release_usd", ls.pre_release_usd},

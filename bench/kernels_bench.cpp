@@ -1,0 +1,159 @@
+// Micro-benchmarks (Google Benchmark) of the library's inner kernels: random streams, the
+// samplers, the market's daily pass and one whole tick of a small simulation. Each measures
+// the real library code path, with inputs shaped like the model's (see each comment).
+// docs/PERFORMANCE.md relates these figures to the whole-model throughput of model_bench.
+//
+//   kernels_bench                               all
+//   kernels_bench --benchmark_filter=Sampler    a subset
+#include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+#include "agents/params.hpp"
+#include "agents/simulation.hpp"
+#include "economics/market.hpp"
+#include "engine/rng.hpp"
+#include "engine/samplers.hpp"
+#include "tests/support/scenarios.hpp"
+
+namespace {
+
+using piracy::Purpose;
+using piracy::Stream;
+namespace sample = piracy::sample;
+
+// --- random streams ---------------------------------------------------------------------------
+
+/// The decision step's pattern: one Stream per (scener, tick), two uniforms (the logit choice
+/// and the imitation coin) -- one Philox4x32-10 block. Items = streams.
+void BM_StreamCreateTwoUniforms(benchmark::State& state) {
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    Stream rng(20200825, Purpose::Decision, i++, 4000);
+    double x = rng.uniform();
+    x += rng.uniform();
+    benchmark::DoNotOptimize(x);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StreamCreateTwoUniforms);
+
+/// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
+/// Items = uniforms.
+void BM_StreamUniform(benchmark::State& state) {
+  Stream rng(20200825, Purpose::Test, 1, 0);
+  for (auto _ : state) benchmark::DoNotOptimize(rng.uniform());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StreamUniform);
+
+// --- samplers ---------------------------------------------------------------------------------
+// Means and shapes are the model's: Poisson 0.6 (accounts sold by a seller per day: inversion),
+// 50 (a category's titles per day: PTRS); binomial inversion and BTRD regimes; Beta(3, 1.5)
+// (a new scener's alpha: two Marsaglia-Tsang gammas). Items = variates.
+
+void BM_SamplerPoisson(benchmark::State& state) {
+  const double mean = static_cast<double>(state.range(0)) / 10.0;
+  Stream rng(20200825, Purpose::Test, 2, 0);
+  for (auto _ : state) benchmark::DoNotOptimize(sample::poisson(rng, mean));
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel("mean=" + std::to_string(mean).substr(0, 5));
+}
+BENCHMARK(BM_SamplerPoisson)->Arg(6)->Arg(500)->Arg(50000);  // means 0.6, 50, 5000
+
+void BM_SamplerBinomial(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  const double p = 0.3;
+  Stream rng(20200825, Purpose::Test, 3, 0);
+  for (auto _ : state) benchmark::DoNotOptimize(sample::binomial(rng, n, p));
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel("p=0.3");
+}
+BENCHMARK(BM_SamplerBinomial)->Arg(20)->Arg(1000);  // n p = 6 (inversion), 300 (BTRD)
+
+void BM_SamplerBeta(benchmark::State& state) {
+  Stream rng(20200825, Purpose::Test, 4, 0);
+  for (auto _ : state) benchmark::DoNotOptimize(sample::beta(rng, 3.0, 1.5));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SamplerBeta);
+
+void BM_SamplerExponential(benchmark::State& state) {
+  Stream rng(20200825, Purpose::Test, 5, 0);
+  for (auto _ : state) benchmark::DoNotOptimize(sample::exponential(rng, 0.25));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SamplerExponential);
+
+// --- market -----------------------------------------------------------------------------------
+
+/// economics::Market::step on a steady state of `range(0)` titles in the market: titles live
+/// life_days = 730 days, so 20,000 titles need ~27.4 new ones a day (the default scenario's
+/// films at 60/day give ~44,000; its benchmark-scaled 10k-scener world ~73,000). Every step
+/// also adds that day's titles (four windows, as the model's films have) and leaks half of
+/// them, so entry, window openings and Bass diffusion all run. Items = title-days.
+void BM_MarketStep(benchmark::State& state) {
+  const auto target = static_cast<double>(state.range(0));
+  auto params = piracy::economics::default_market_params();
+  params.life_days = 730;
+  piracy::economics::Market market(params);
+  const double per_day = target / params.life_days;
+  Stream rng(20200825, Purpose::Market, 6, 0);
+  std::int32_t day = 20000;
+  double owed = 0;
+  auto add_day = [&](std::int32_t first_window, std::int32_t leak_day) {
+    owed += per_day;
+    for (; owed >= 1.0; owed -= 1.0) {
+      piracy::economics::MarketTitle t;
+      t.audience = sample::lognormal(rng, std::log(2500.0), 2.0);
+      t.window_start = {first_window, first_window + 118, first_window + 94, first_window + 238};
+      const auto id = market.add_title(t);
+      if (sample::bernoulli(rng, 0.5)) market.record_leak(id, leak_day, {static_cast<std::int32_t>(id % 50), false, false});
+    }
+  };
+  // Pre-fill: titles that opened over the last life_days days (caught up on the first step).
+  for (std::int32_t d = day - params.life_days + 1; d <= day; ++d) add_day(d, d + 1);
+  market.step(day);
+  for (auto _ : state) {
+    ++day;
+    add_day(day, day);
+    benchmark::DoNotOptimize(market.step(day));
+  }
+  state.counters["active_titles"] = market.active_titles();
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(market.active_titles()));
+}
+BENCHMARK(BM_MarketStep)->Arg(20000)->Unit(benchmark::kMicrosecond);
+
+// --- one tick of the model ----------------------------------------------------------------------
+
+/// Simulation::step of tests/support/scenarios.hpp small_scenario (600 initial sceners, 70
+/// groups, a tenth of the default title rates), on range(0) threads. The scener decision step
+/// and the release race are private, so this measures the whole tick (sources, decisions,
+/// race, access market, P2P, enforcement, structural change, market, recording). A simulation
+/// that reaches its end is rebuilt outside the timing. Items = ticks.
+void BM_SimulationStepSmall(benchmark::State& state) {
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(state.range(0)));
+  const auto cfg = piracy::testing::small_scenario();
+  auto sim = std::make_unique<piracy::Simulation>(cfg);
+  // Start after the first year so that the population is near its steady state.
+  for (int t = 0; t < 365; ++t) sim->step();
+  for (auto _ : state) {
+    if (sim->tick() >= sim->ticks()) {
+      state.PauseTiming();
+      sim = std::make_unique<piracy::Simulation>(cfg);
+      for (int t = 0; t < 365; ++t) sim->step();
+      state.ResumeTiming();
+    }
+    sim->step();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+// Real time: with 2 threads the CPU time of the main thread alone would flatter the figure.
+BENCHMARK(BM_SimulationStepSmall)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
