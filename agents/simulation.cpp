@@ -973,8 +973,10 @@ void Simulation::dissolve(std::int32_t gid, std::int32_t heir) {
   g.sites.clear();
   for (auto i : members_of(gid))
     if (sc_.group[static_cast<std::size_t>(i)] == gid) sc_.group[static_cast<std::size_t>(i)] = heir;
-  if (tick_ >= report_first_ && g.named)
-    events_.add(date_of(tick_), "group_dissolved", g.name, fmt::format("releases={}", g.releases));
+  if (tick_ >= report_first_)
+    events_.add(date_of(tick_), "group_dissolved", g.named ? g.name : fmt::format("group:{}", gid),
+                fmt::format("releases={}; lived={} days{}", g.releases, tick_ - g.founded_tick,
+                            heir >= 0 ? fmt::format("; merged into group:{}", heir) : std::string()));
 }
 
 double Simulation::scene_shortfall() const {
@@ -1118,6 +1120,7 @@ void Simulation::structural_change() {
   for (auto& g : groups_) {
     if (!g.alive) continue;
     g.recognition += (g.recognition_today - g.recognition) * mem;
+    g.recognition_peak = std::max(g.recognition_peak, g.recognition);
     if (g.members == 0 || tick_ - g.last_release_tick > gp.dissolve_after_idle_days) dissolve(g.id, -1);
   }
   // (f) Mergers: small groups join a larger one in the same category.
@@ -1155,6 +1158,8 @@ void Simulation::structural_change() {
         const auto gid = new_group(0, false, static_cast<std::uint64_t>(groups_.size()));
         sc_.group[static_cast<std::size_t>(i)] = gid;
         t_.groups_formed += 1;
+        if (tick_ >= report_first_)
+          events_.add(date_of(tick_), "group_formed", fmt::format("group:{}", gid), fmt::format("founder=scener:{}", i));
       } else {
         sc_.group[static_cast<std::size_t>(i)] = alive[pick->sample(hrng)];
       }
@@ -1378,7 +1383,7 @@ std::vector<GroupRecord> Simulation::group_records() const {
   std::vector<GroupRecord> out;
   for (const auto& g : groups_)
     if (g.dissolved_tick != kNeverExisted && (g.alive || g.dissolved_tick >= 0))
-      out.push_back({g.id, g.name, g.founded_tick, g.dissolved_tick, g.releases});
+      out.push_back({g.id, g.name, g.founded_tick, g.dissolved_tick, g.releases, g.recognition_peak});
   return out;
 }
 

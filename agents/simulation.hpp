@@ -35,6 +35,7 @@ struct GroupRecord {
   std::int32_t founded_tick;
   std::int32_t dissolved_tick;  //!< -1 if alive at the end
   std::int64_t releases;
+  double recognition_peak;
 };
 
 class Simulation {

@@ -90,6 +90,7 @@ struct Group {
   std::int32_t dissolved_tick = -1;
   std::int32_t last_release_tick = 0;
   double recognition = 0;          //!< exponential average of recognition earned per day
+  double recognition_peak = 0;     //!< highest value of `recognition` so far
   std::int64_t releases = 0;       //!< lifetime pres
   std::vector<std::int32_t> sites; //!< affiliated sites (live or dark)
   // Recomputed every day:

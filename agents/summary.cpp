@@ -29,6 +29,36 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
+std::vector<double> ranks(const std::vector<double>& v) {
+  std::vector<std::size_t> idx(v.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::stable_sort(idx.begin(), idx.end(), [&](auto a, auto b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (std::size_t k = 0; k < idx.size();) {  // average ranks for ties
+    std::size_t j = k;
+    while (j + 1 < idx.size() && v[idx[j + 1]] == v[idx[k]]) ++j;
+    for (std::size_t m = k; m <= j; ++m) r[idx[m]] = (static_cast<double>(k + j) / 2.0) + 1.0;
+    k = j + 1;
+  }
+  return r;
+}
+
+/// Spearman rank correlation (Pearson correlation of average ranks).
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() < 3 || a.size() != b.size()) return std::nan("");
+  const auto ra = ranks(a), rb = ranks(b);
+  const double n = static_cast<double>(a.size());
+  double ma = 0, mb = 0;
+  for (std::size_t i = 0; i < ra.size(); ++i) { ma += ra[i] / n; mb += rb[i] / n; }
+  double sab = 0, saa = 0, sbb = 0;
+  for (std::size_t i = 0; i < ra.size(); ++i) {
+    sab += (ra[i] - ma) * (rb[i] - mb);
+    saa += (ra[i] - ma) * (ra[i] - ma);
+    sbb += (rb[i] - mb) * (rb[i] - mb);
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : std::nan("");
+}
+
 /// Sum of a column over a calendar month, or NaN when the month is outside the reported period.
 double month_total(const SeriesTable& s, const std::string& col, Date any_day_in_month) {
   const Date first = any_day_in_month.month_start();
@@ -141,7 +171,7 @@ json summarize(const Simulation& sim, const Simulation* cf) {
   // Groups: many short-lived groups, low output for most (P7; Décary-Hétu et al. 2012).
   const auto t_end = sim.ticks() - 1;
   const auto t0 = sim.tick_of(cfg.calendar.start);
-  std::vector<double> life, output;
+  std::vector<double> life, output, peak, rate;
   std::int64_t active_in_period = 0;
   for (const auto& g : sim.group_records()) {
     const auto end = g.dissolved_tick >= 0 ? g.dissolved_tick : t_end;
@@ -149,6 +179,8 @@ json summarize(const Simulation& sim, const Simulation* cf) {
     ++active_in_period;
     if (g.founded_tick >= t0 && g.dissolved_tick >= 0) life.push_back(g.dissolved_tick - g.founded_tick);
     output.push_back(static_cast<double>(g.releases));
+    peak.push_back(g.recognition_peak);
+    rate.push_back(static_cast<double>(g.releases) / std::max(1, end - g.founded_tick));
   }
   std::int64_t short_lived = 0;
   for (double l : life) short_lived += l < 365 ? 1 : 0;
@@ -159,7 +191,9 @@ json summarize(const Simulation& sim, const Simulation* cf) {
                    {"share_lifetime_under_1y", life.empty() ? json(nullptr) : json(static_cast<double>(short_lived) / life.size())},
                    {"releases_median", nan_to_null(quantile(output, 0.5))},
                    {"releases_p90", nan_to_null(quantile(output, 0.9))},
-                   {"releases_max", nan_to_null(quantile(output, 1.0))}};
+                   {"releases_max", nan_to_null(quantile(output, 1.0))},
+                   // P7: productivity correlates with recognition (Decary-Hetu et al. 2012).
+                   {"spearman_output_rate_vs_peak_recognition", nan_to_null(spearman(rate, peak))}};
 
   // Losses (economics): attribution by first public copy, and paired counterfactuals.
   const auto ls = sim.market().summary();
@@ -202,6 +236,36 @@ json summarize(const Simulation& sim, const Simulation* cf) {
                    {"source", p.source}});
   }
   out["observed"] = obs;
+
+  // The same recovery estimators on the observed points and on the simulated monthly totals
+  // at the same dates, around the first operation: reported and simulated recoveries on the
+  // same footing (MODEL.md s.4).
+  if (cfg.observed.size() >= 2 && !sim.operations().empty()) {
+    const Date event = sim.operations().front().date;
+    const auto n = static_cast<Eigen::Index>(cfg.observed.size());
+    Eigen::VectorXd t(n), y_obs(n), y_sim(n);
+    bool complete = true;
+    for (Eigen::Index k = 0; k < n; ++k) {
+      const auto& p = cfg.observed[static_cast<std::size_t>(k)];
+      t[k] = p.date - event;
+      y_obs[k] = p.value;
+      y_sim[k] = month_total(s, "releases_scene", p.date);
+      complete = complete && std::isfinite(y_sim[k]);
+    }
+    economics::RecoveryOptions opt;
+    opt.pre_window_days = 62;  // monthly points: the month before the event
+    opt.max_days_after = static_cast<double>(cfg.recovery.max_days_after);
+    auto describe_fit = [&](const Eigen::VectorXd& y) {
+      const auto e = economics::estimate_recovery(t, y, 0.0, opt);
+      return json{{"pre_level", nan_to_null(e.pre_level)}, {"drop_ratio", nan_to_null(e.drop_ratio)},
+                  {"t50_days", e.t50_days ? json(*e.t50_days) : json(nullptr)},
+                  {"t90_days", e.t90_days ? json(*e.t90_days) : json(nullptr)},
+                  {"half_life_days", e.fit_ok ? nan_to_null(e.half_life_days) : json(nullptr)},
+                  {"fit_ok", e.fit_ok}, {"fit_message", e.fit_message}};
+    };
+    out["observed_recovery"] = {{"event", event.iso()}, {"observed", describe_fit(y_obs)}};
+    if (complete) out["observed_recovery"]["simulated_same_dates"] = describe_fit(y_sim);
+  }
   return out;
 }
 

@@ -99,6 +99,7 @@ void print_headline(const json& s, std::ostream& os) {
 
 int cmd_run(const std::optional<std::string>& config_path, const std::string& out_dir, std::optional<std::uint64_t> seed,
             int threads, const std::vector<std::string>& sets, bool force, bool quiet) {
+  install_interrupt_handlers();  // before the staging directory exists: Ctrl-C always cleans up
   const auto t0 = std::chrono::steady_clock::now();
   const std::string started = utc_now();
   std::vector<std::string> overrides = sets;
@@ -106,7 +107,6 @@ int cmd_run(const std::optional<std::string>& config_path, const std::string& ou
   ScenarioConfig cfg = config_path ? load_scenario(*config_path, overrides) : load_default_scenario(overrides);
   const std::string dir = out_dir.empty() ? fmt::format("piracy-output/{}", cfg.name) : out_dir;
   OutputDir out(dir, force);  // refuses a non-empty directory before any work is done
-  install_interrupt_handlers();
   const bool progress = !quiet;
   auto res = run_scenario(cfg, threads, progress);
   const auto& s = res.sim->series();

@@ -5,7 +5,7 @@
 // Prints a table, then one JSON line (the last line of stdout) for scripts and CI.
 // docs/PERFORMANCE.md explains the method and what bounds each figure.
 //
-//   model_bench                        sizes 10k, 100k, 1M; default run; ensemble
+//   model_bench                        sizes 10k, 100k (91 days), 1M (14 days); default runs; ensemble of 2
 //   model_bench --quick                CI smoke mode: 10k sceners, 14 days, short default runs
 //   model_bench --sizes 10000,100000   chosen sizes only
 #include <sys/resource.h>
@@ -47,6 +47,14 @@ double peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) * 1024.0;
+}
+
+/// CPU seconds (user + system) used by this process so far, all threads.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 std::string cpu_model() {
@@ -108,6 +116,7 @@ struct SizeRun {
   double run_s = 0;           //!< the ticks only
   double scener_steps = 0;    //!< sum over ticks of sceners active at the start of the tick
   double rate = 0;            //!< scener_steps / run_s
+  double cores = 0;           //!< CPU seconds / run_s: cores actually obtained (< threads on a loaded machine)
   double peak_rss_bytes = 0;  //!< process high-water mark after the run
   double state_bytes = 0;     //!< scener arrays at the end
   std::int64_t sceners_end = 0;   //!< sceners ever created (array length)
@@ -127,9 +136,11 @@ SizeRun run_size(std::int64_t n, int threads, Date start, Date end) {
   r.init_s = seconds_since(t0);
   r.ticks = sim.ticks();
   const double active0 = static_cast<double>(count_active(sim.sceners()));
+  const double cpu0 = cpu_seconds();
   t0 = Clock::now();
   sim.run();
   r.run_s = seconds_since(t0);
+  r.cores = (cpu_seconds() - cpu0) / r.run_s;
   // Active at the start of tick t = `sceners_total` recorded at the end of tick t-1 (record()
   // runs last in a tick); tick 0 starts with the initial population.
   const auto total = sim.series().values(sim.series().column("sceners_total"));
@@ -180,10 +191,11 @@ int main(int argc, char** argv) try {
   bool quick = false;
   std::vector<std::int64_t> sizes;
   int days = 91;
-  int days_large = 31;
-  int ensemble = 4;
+  int days_large = 14;
+  int ensemble = 2;
   int repeat = 1;
   bool skip_default = false;
+  bool skip_sizes = false;
   std::string json_path;
   app.add_flag("--quick", quick, "fast smoke mode for CI: 10,000 sceners over 14 days, default runs shortened");
   app.add_option("--sizes", sizes, "initial sceners, comma-separated (default 10000,100000,1000000)")->delimiter(',');
@@ -194,7 +206,8 @@ int main(int argc, char** argv) try {
                  "runs per size and thread count below 1,000,000 sceners; the fastest is reported "
                  "(on a shared machine, interference only ever adds time)")
       ->check(CLI::Range(1, 20));
-  app.add_flag("--skip-default", skip_default, "skip the default-scenario run and the ensemble");
+  app.add_flag("--skip-default", skip_default, "skip the default-scenario runs and the ensemble");
+  app.add_flag("--skip-sizes", skip_sizes, "skip the scaled sizes (default-scenario figures only)");
   app.add_option("--json", json_path, "also write the JSON result to this file");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
@@ -226,11 +239,14 @@ int main(int argc, char** argv) try {
   out["repeat"] = repeat;
 
   const Date start = Date::from_ymd(2020, 1, 1);
-  fmt::print("Whole-model throughput (scaled default scenario, from {}; scener-steps = active sceners x ticks)\n",
-             start.iso());
-  fmt::print("{:>10} {:>7} {:>6} {:>8} {:>9} {:>14} {:>9} {:>10} {:>10}\n", "sceners", "threads", "ticks",
-             "init_s", "run_s", "steps/s", "eff", "rss_B/sc", "state_B/sc");
-  std::fflush(stdout);
+  if (skip_sizes) sizes.clear();
+  if (!sizes.empty()) {
+    fmt::print("Whole-model throughput (scaled default scenario, from {}; scener-steps = active sceners x ticks)\n",
+               start.iso());
+    fmt::print("{:>10} {:>7} {:>6} {:>8} {:>9} {:>6} {:>14} {:>6} {:>10} {:>10}\n", "sceners", "threads", "ticks",
+               "init_s", "run_s", "cores", "steps/s", "eff", "rss_B/sc", "state_B/sc");
+    std::fflush(stdout);
+  }
   nlohmann::json jsizes = nlohmann::json::array();
   double rss_per_scener_largest = 0, state_per_scener_largest = 0;
   for (const auto n : sizes) {
@@ -247,8 +263,8 @@ int main(int argc, char** argv) try {
       runs.push_back(best);
       const auto& r = runs.back();
       const double eff = r.rate / runs.front().rate;
-      fmt::print("{:>10} {:>7} {:>6} {:>8.2f} {:>9.2f} {:>14.4g} {:>9} {:>10.0f} {:>10.0f}\n", r.sceners, r.threads,
-                 r.ticks, r.init_s, r.run_s, r.rate, t == 1 ? std::string("-") : fmt::format("{:.2f}", eff),
+      fmt::print("{:>10} {:>7} {:>6} {:>8.2f} {:>9.2f} {:>6.2f} {:>14.4g} {:>6} {:>10.0f} {:>10.0f}\n", r.sceners,
+                 r.threads, r.ticks, r.init_s, r.run_s, r.cores, r.rate, t == 1 ? std::string("-") : fmt::format("{:.2f}", eff),
                  r.peak_rss_bytes / static_cast<double>(n), r.state_bytes / static_cast<double>(r.sceners_end));
       std::fflush(stdout);
     }
@@ -264,6 +280,7 @@ int main(int argc, char** argv) try {
     j["ticks"] = r1.ticks;
     j["init_s"] = {r1.init_s, r2.init_s};
     j["run_s"] = {r1.run_s, r2.run_s};
+    j["cores_used"] = {r1.cores, r2.cores};
     j["scener_steps"] = r1.scener_steps;
     j["steps_per_s_1t"] = r1.rate;
     j["steps_per_s_2t"] = r2.rate;
@@ -277,10 +294,12 @@ int main(int argc, char** argv) try {
     jsizes.push_back(j);
   }
   out["sizes"] = jsizes;
-  out["rss_bytes_per_scener_largest"] = rss_per_scener_largest;
-  out["state_bytes_per_scener_largest"] = state_per_scener_largest;
-  fmt::print("peak RSS per scener at {} sceners: {:.0f} bytes (scener arrays alone: {:.0f} bytes)\n",
-             sizes.back(), rss_per_scener_largest, state_per_scener_largest);
+  if (!sizes.empty()) {
+    out["rss_bytes_per_scener_largest"] = rss_per_scener_largest;
+    out["state_bytes_per_scener_largest"] = state_per_scener_largest;
+    fmt::print("peak RSS per scener at {} sceners: {:.0f} bytes (scener arrays alone: {:.0f} bytes)\n",
+               sizes.back(), rss_per_scener_largest, state_per_scener_largest);
+  }
 
   if (!skip_default) {
     auto cfg = piracy::load_default_scenario({});
@@ -290,7 +309,7 @@ int main(int argc, char** argv) try {
       cfg.calendar.end = cfg.calendar.burn_in_start + 90;
     }
     const int ticks = (cfg.calendar.end - cfg.calendar.burn_in_start) + 1;
-    fmt::print("\nDefault scenario '{}' ({} ticks, {} initial sceners{})\n", cfg.name, ticks,
+    fmt::print("{}Default scenario '{}' ({} ticks, {} initial sceners{})\n", sizes.empty() ? "" : "\n", cfg.name, ticks,
                cfg.sceners.initial_sceners, quick ? ", shortened" : "");
     const double d1 = default_run_seconds(cfg, 1);
     fmt::print("  one run, 1 thread : {:8.3f} s\n", d1);

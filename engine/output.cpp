@@ -81,6 +81,7 @@ OutputDir::OutputDir(fs::path target, bool force) : target_(normalise_target(tar
   }
 
   const fs::path parent = target_.parent_path();  // empty for a target in the working directory
+  ec.clear();  // symlink_status above leaves "no such file" for a target that does not exist yet
   if (!parent.empty()) fs::create_directories(parent, ec);
   if (ec) {
     throw IoError(fmt::format("cannot create directory '{}' for output '{}': {}", parent.string(),

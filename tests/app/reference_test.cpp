@@ -85,6 +85,7 @@ TEST_CASE("docs/CONFIG.md is the reference generated from the schema", "[docs]")
   const std::string path = std::string(PIRACY_SOURCE_DIR) + "/docs/CONFIG.md";
   const std::string committed = read_file(path, found);
   INFO(kRegenerate);
+  INFO("committed file: " << path);
   REQUIRE(found);
   if (committed != generated.stdout_text) FAIL(first_difference(generated.stdout_text, committed));
   SUCCEED("docs/CONFIG.md matches `piracy-abm reference`");

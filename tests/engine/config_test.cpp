@@ -528,7 +528,7 @@ TEST_CASE("every scenario compiled into the program is well-formed YAML", "[conf
   }
 }
 
-TEST_CASE("--set overrides files, parses YAML values and creates keys", "[config]") {
+TEST_CASE("overrides given with --set beat files, parse YAML values and create keys", "[config]") {
   Node root = load_file(fixtures() + "child.yaml");
   apply_override(root, "seed=11");
   apply_override(root, "weights=[0.25, 0.75]");
