@@ -33,7 +33,7 @@ TEST_CASE("the default scenario reproduces the Sparks 2020 patterns over 10 seed
     p2p += sim.series().over("releases_p2p", *Date::parse("2020-01-01"), *Date::parse("2021-12-31"));
     scene += sim.series().over("releases_scene", *Date::parse("2020-01-01"), *Date::parse("2021-12-31"));
   }
-  INFO(fmt::format("July 2020 {:.0f}, September 2020 {:.0f}, January 2021 {:.0f} ({:.2f} of July), P2P share {:.3f}",
+  WARN(fmt::format("July 2020 {:.0f}, September 2020 {:.0f}, January 2021 {:.0f} ({:.2f} of July), P2P share {:.3f}",
                    jul, sep, jan, jan / jul, p2p / (p2p + scene)));
   // P1: "more than 70,000" in July 2020 (Le Monde 2020); issue 3 tolerance +-10% around 70,000.
   CHECK(jul == Approx(70000).epsilon(0.10));
@@ -56,7 +56,7 @@ TEST_CASE("SPARKS caused tens of millions of dollars of losses 2011-2020 (paired
     const auto out = run_scenario(cfg, 2, false);
     caused += out.summary["losses"]["paired_counterfactual"]["caused_loss_usd"].get<double>() / seeds;
   }
-  INFO(fmt::format("SPARKS-caused losses 2011-2020: ${:.0f}", caused));
+  WARN(fmt::format("SPARKS-caused losses 2011-2020: ${:.0f}", caused));
   // P5: "tens of millions of dollars" (DoJ SDNY 2020): between $10M and $100M (MODEL.md s.5).
   CHECK(caused > 10e6);
   CHECK(caused < 100e6);
