@@ -493,17 +493,23 @@ void Simulation::aggregate_decisions() {
 // Step 3: release races
 // ---------------------------------------------------------------------------------------------
 
-void Simulation::race() {
-  // Ranges of today's slots by (category, source).
-  constexpr int kSources = 5;
-  std::array<std::array<std::pair<std::int64_t, std::int64_t>, kSources>, kCategories> range{};
-  std::array<double, kCategories> open{};
+Simulation::SlotIndex Simulation::index_slots(bool count_wholesale) const {
+  // Ranges of today's slots by (category, source) -- slots_ is sorted that way -- and the
+  // number of slots open in each category (the denominator of attempt probabilities).
+  SlotIndex ix;
   for (std::size_t k = 0; k < slots_.size(); ++k) {
-    auto& rg = range[slots_[k].category][static_cast<std::size_t>(slots_[k].source)];
+    const auto& sl = slots_[k];
+    auto& rg = ix.range[sl.category][static_cast<std::size_t>(sl.source)];
     if (rg.second == 0) rg.first = static_cast<std::int64_t>(k);
     rg.second = static_cast<std::int64_t>(k) + 1;
-    if (slots_[k].source != Source::P2PPrerelease) open[slots_[k].category] += 1;
+    if (sl.source != Source::P2PPrerelease && (count_wholesale || sl.source != Source::Wholesale))
+      ix.open[sl.category] += 1;
   }
+  return ix;
+}
+
+void Simulation::race() {
+  const auto [range, open] = index_slots(true);
   t_.slots = 0;
   for (double o : open) t_.slots += o;
 
@@ -637,16 +643,7 @@ void Simulation::access_market_and_leaks() {
 
 void Simulation::p2p_releases() {
   const auto& pp = cfg_.p2p;
-  constexpr int kSources = 5;
-  std::array<std::array<std::pair<std::int64_t, std::int64_t>, kSources>, kCategories> range{};
-  std::array<double, kCategories> open{};
-  for (std::size_t k = 0; k < slots_.size(); ++k) {
-    auto& rg = range[slots_[k].category][static_cast<std::size_t>(slots_[k].source)];
-    if (rg.second == 0) rg.first = static_cast<std::int64_t>(k);
-    rg.second = static_cast<std::int64_t>(k) + 1;
-    if (slots_[k].source != Source::P2PPrerelease && slots_[k].source != Source::Wholesale)
-      open[slots_[k].category] += 1;
-  }
+  const auto [range, open] = index_slots(false);  // P2P groups never get wholesale discs
   for (const auto& p : p2p_) {
     if (!p.alive) continue;
     Stream rng(cfg_.seed, Purpose::P2P, static_cast<std::uint64_t>(p.id), tick_);

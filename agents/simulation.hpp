@@ -83,6 +83,12 @@ class Simulation {
   void open_sources();
   void decide();
   void aggregate_decisions();
+  static constexpr int kSources = 5;
+  struct SlotIndex {
+    std::array<std::array<std::pair<std::int64_t, std::int64_t>, kSources>, kCategories> range{};
+    std::array<double, kCategories> open{};
+  };
+  [[nodiscard]] SlotIndex index_slots(bool count_wholesale) const;
   void race();
   void access_market_and_leaks();
   void p2p_releases();
