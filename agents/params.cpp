@@ -17,13 +17,13 @@ using config::Visitor;
 CategoryTable::CategoryTable() {
   // Daily title rates and formats chosen so that July 2020 volume is about 2,300 Scene
   // releases a day (Le Monde 2020: > 70,000 a month), TV the largest category (MODEL.md s.5).
-  c[kMovie] = {60.0, 0.0, 1.0, 0.8, 2.0};  // slots come from MovieParams (web + disc)
-  c[kTv] = {480.0, 0.0, 3.5, 0.7, 3.0};
-  c[kMusic] = {700.0, 0.0, 1.0, 0.15, 1.5};
-  c[kGames] = {40.0, 0.0, 1.5, 0.6, 0.4};
-  c[kSoftware] = {95.0, 0.0, 1.0, 0.2, 0.5};
-  c[kEbook] = {190.0, 0.0, 1.0, 0.4, 0.6};
-  c[kOther] = {260.0, 0.0, 1.5, 0.5, 1.2};
+  c[kMovie] = {96.0, 0.0, 1.0, 0.8, 2.0};  // slots come from MovieParams (web + disc)
+  c[kTv] = {770.0, 0.0, 3.5, 0.7, 3.0};
+  c[kMusic] = {1120.0, 0.0, 1.0, 0.15, 1.5};
+  c[kGames] = {64.0, 0.0, 1.5, 0.6, 0.4};
+  c[kSoftware] = {152.0, 0.0, 1.0, 0.2, 0.5};
+  c[kEbook] = {304.0, 0.0, 1.0, 0.4, 0.6};
+  c[kOther] = {416.0, 0.0, 1.5, 0.5, 1.2};
 }
 
 int category_index(const std::string& name) {
@@ -367,6 +367,9 @@ void describe(Visitor& v, EnforcementParams& p) {
            .unit = "1/day", .min = 0, .max = 1});
   v.field("peer_penalty", p.peer_penalty,
           {.doc = "Share of recognition a caught seller loses", .min = 0, .max = 1});
+  v.field("peer_ban_days", p.peer_ban_days,
+          {.doc = "Days a seller caught by peers is kept from selling", .unit = "days", .min = 0,
+           .max = 100000, .source = "assumption"});
   v.field("chill_half_life_days", p.chill_half_life_days,
           {.doc = "Half-life of the chilling effect on perceived risk", .unit = "days", .min = 0,
            .max = 1e5, .exclusive_min = true, .source = "calibrated (P3)"});

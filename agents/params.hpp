@@ -53,7 +53,7 @@ struct MovieParams {
   std::int64_t subscription_after_disc_days = 120;
   std::int64_t wholesale_lead_min_days = 14;  //!< distributors ship discs to retailers this many days early
   std::int64_t wholesale_lead_max_days = 35;
-  double audience_median = 20000;       //!< median lifetime legal audience per film (units)
+  double audience_median = 2500;       //!< median lifetime legal audience per film (units)
   double audience_sigma = 2.0;          //!< log-sd of the audience (heavy tail)
 };
 
@@ -75,7 +75,7 @@ struct ScenerParams {
   double utility_per_usd = 0.02;
   double outside_option = -1.8;   //!< utility of retiring
   double entry_per_day = 3.0;     //!< base new sceners per day
-  double entry_shortfall_elasticity = 4.0;  //!< entry rises with uncovered slots
+  double entry_shortfall_elasticity = 8.0;  //!< entry rises with uncovered slots
   double new_group_share = 0.25;  //!< share of entrants who found a new group
   double initial_release_expectation = 0.5;
   double initial_money_expectation = 0.2;
@@ -89,7 +89,7 @@ struct GroupParams {
   double tv_capture_share = 0.8;  //!< tv groups able to capture broadcasts
   double fraud_share = 0.01;      //!< other groups with distributor-fraud suppliers
   double fraud_title_share = 0.03; //!< share of disc slots a fraud supplier obtains early
-  double slots_per_effort = 1.2;  //!< release attempts per unit of effort per day
+  double slots_per_effort = 0.7;  //!< release attempts per unit of effort per day
   std::int64_t max_affiliations = 3;
   bool affiliation_enabled = true;  //!< groups may seek new affiliations (off: a test of the recovery engine)
   double affiliation_search_rate = 0.1;  //!< daily chance a group with a live site seeks another
@@ -102,11 +102,11 @@ struct GroupParams {
 struct NamedGroup {
   std::string name = "SPARKS";
   Date founded = *Date::parse("2011-01-01");
-  std::int64_t members = 12;
+  std::int64_t members = 8;
   std::vector<std::string> categories = {"movie"};
   bool distributor_fraud = true;
-  double fraud_title_share = 0.6;
-  double skill = 2.0;
+  double fraud_title_share = 0.01;
+  double skill = 1.5;
   double alpha = 0.8;
 };
 
@@ -143,7 +143,7 @@ struct AccessParams {
 struct P2PParams {
   std::int64_t initial_groups = 20;
   double entry_per_day_2011 = 0.02;
-  double entry_per_day_2020 = 0.12;
+  double entry_per_day_2020 = 0.16;
   double exit_hazard = 0.0008;
   double capacity_mean = 8.0;      //!< releases per day a P2P group can encode
   double capacity_growth = 0.001;  //!< daily capacity growth from recognition/donations
@@ -161,9 +161,9 @@ struct Operation {
   std::int64_t arrests = 10;
   std::string target = "named_groups";  //!< named_groups | top_tiers | sellers | suppliers | random
   std::vector<std::string> groups = {};
-  double chill = 4.0;              //!< added to every scener's perceived-risk multiplier
-  double dark_share = 0.35;        //!< share of other live sites that go dark as a precaution
-  double dark_days_mean = 75;
+  double chill = 7.0;              //!< added to every scener's perceived-risk multiplier
+  double dark_share = 0.55;        //!< share of other live sites that go dark as a precaution
+  double dark_days_mean = 60;
   double dark_never_return = 0.15;
 };
 
@@ -176,6 +176,7 @@ struct EnforcementParams {
   double sanction = 2000.0;            //!< utility cost of arrest
   double peer_catch = 0.002;           //!< daily chance peers catch a seller
   double peer_penalty = 0.5;           //!< share of recognition lost when caught
+  std::int64_t peer_ban_days = 90;     //!< a caught seller cannot sell for this long
   double chill_half_life_days = 40;
   double group_arrest_chill = 2.0;
   double expose_site = 0.5;            //!< chance an arrested operator's or seller's site is seized

@@ -325,7 +325,8 @@ void Simulation::open_sources() {
       const auto n = n_titles + sample::poisson(rng, static_cast<double>(n_titles) * (cp.slots_per_title - 1.0));
       const Source src = c == kTv ? Source::Tv : Source::Web;
       for (std::uint64_t k = 0; k < n; ++k)
-        slots_.push_back({-1, static_cast<std::uint8_t>(c), src, -1, false});
+        slots_.push_back({-1, static_cast<std::uint8_t>(c), src, -1, false,
+                          (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull)});
       continue;
     }
     // Films: theatrical release today; later windows scheduled on the calendar.
@@ -367,7 +368,10 @@ void Simulation::open_sources() {
   }
   for (const auto& b : calendar_[static_cast<std::size_t>(tick_)]) {
     const bool pre = b.source == Source::Wholesale || b.source == Source::P2PPrerelease;
-    for (int k = 0; k < b.slots; ++k) slots_.push_back({b.title, b.category, b.source, b.street_tick, pre});
+    for (int k = 0; k < b.slots; ++k)
+      slots_.push_back({b.title, b.category, b.source, b.street_tick, pre,
+                        (static_cast<std::uint64_t>(b.title) << 10) | (static_cast<std::uint64_t>(b.source) << 7) |
+                            static_cast<std::uint64_t>(std::min(k, 127))});
   }
   calendar_[static_cast<std::size_t>(tick_)].clear();
   calendar_[static_cast<std::size_t>(tick_)].shrink_to_fit();
@@ -520,7 +524,6 @@ void Simulation::race() {
   const double mean_h = cfg_.races.finish_hours_mean;
   for (auto& g : groups_) {
     if (!g.alive || g.best_tier < 0 || g.effort <= 0) continue;
-    Stream rng(cfg_.seed, Purpose::Race, static_cast<std::uint64_t>(g.id), tick_);
     const int ncat = std::popcount(static_cast<unsigned>(g.categories));
     const double effort_c = g.effort / ncat;
     // Finish time ~ Exponential with rate effort/mean: more (and more skilled) hands finish sooner.
@@ -544,6 +547,10 @@ void Simulation::race() {
           case Source::P2PPrerelease: p = 0; break;
         }
         if (p <= 0) continue;
+        // One stream per (group, category, source): the draws for one range do not depend on
+        // how many slots other ranges hold today (common random numbers in paired runs).
+        Stream rng(cfg_.seed, Purpose::Race,
+                   static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
         const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
         for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
           attempts.push_back({k, sample::exponential(rng, rate), g.id});
@@ -588,7 +595,7 @@ void Simulation::race() {
     g.recognition_today += sp.recognition_per_release * tw[static_cast<std::size_t>(g.best_tier)];
     t_.scene += 1;
     t_.scene_by_cat[sl.category] += 1;
-    Stream rng(cfg_.seed, Purpose::Leak, k, tick_);
+    Stream rng(cfg_.seed, Purpose::Leak, sl.uid, tick_);
     const bool leaked = sample::bernoulli(rng, g.leak_probability);
     for (auto s : g.sites) {
       auto& site = sites_[static_cast<std::size_t>(s)];
@@ -646,7 +653,6 @@ void Simulation::p2p_releases() {
   const auto [range, open] = index_slots(false);  // P2P groups never get wholesale discs
   for (const auto& p : p2p_) {
     if (!p.alive) continue;
-    Stream rng(cfg_.seed, Purpose::P2P, static_cast<std::uint64_t>(p.id), tick_);
     const int ncat = std::popcount(static_cast<unsigned>(p.categories));
     for (int c = 0; c < kCategories; ++c) {
       if (!((p.categories >> c) & 1u) || open[static_cast<std::size_t>(c)] == 0) continue;
@@ -664,6 +670,8 @@ void Simulation::p2p_releases() {
         if (hi <= lo) continue;
         const double prob = a;  // pre-release leaks compete for the same encoding capacity
         if (prob <= 0) continue;
+        Stream rng(cfg_.seed, Purpose::P2P,
+                   static_cast<std::uint64_t>(p.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
         const double l1m = prob >= 1.0 ? -1e300 : std::log1p(-prob);
         for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m)) {
           const auto& sl = slots_[static_cast<std::size_t>(k)];
@@ -768,7 +776,7 @@ void Simulation::enforcement() {
       t_.sold_new += sc_.sold_today[i];
       t_.money_usd += sc_.sold_today[i] * site.price_usd;
     }
-    if (sc_.caught[i]) sc_.ban_until[i] = tick_ + 90;
+    if (sc_.caught[i]) sc_.ban_until[i] = tick_ + static_cast<std::int32_t>(cfg_.enforcement.peer_ban_days);
     // Imitation of a more successful group peer (social learning; reads peers in id order).
     if (sc_.imitate[i] && sc_.group[i] >= 0) {
       const auto peers = members_of(sc_.group[i]);
@@ -817,15 +825,16 @@ void Simulation::arrest(std::int32_t scener, const std::string& why) {
     seize(exposed, fmt::format("exposed by arrest of scener:{}", scener));
 }
 
-void Simulation::seize(std::int32_t site, const std::string& why) {
+void Simulation::seize(std::int32_t site, const std::string& why, int servers) {
   auto& s = sites_[static_cast<std::size_t>(site)];
   s.status = SiteStatus::Seized;
+  s.servers_seized = servers < 0 ? s.servers : servers;
   s.sold_accounts = 0;
   ++seized_total_;
   if (tick_ >= report_first_)
     events_.add(date_of(tick_), "seizure", fmt::format("site:{}", site),
                 fmt::format("{}; tier={}; country={}; servers={}", why, s.tier + 1,
-                            cfg_.topsites.countries[static_cast<std::size_t>(s.country)], s.servers));
+                            cfg_.topsites.countries[static_cast<std::size_t>(s.country)], s.servers_seized));
 }
 
 void Simulation::go_dark(std::int32_t site, double days_mean, double never_return, Stream& rng) {
@@ -883,19 +892,23 @@ void Simulation::run_operation(const Operation& op) {
   std::vector<bool> acts(country_score.size(), false);
   for (std::size_t k = 0; k < order.size() && static_cast<std::int64_t>(k) < op.countries; ++k) acts[static_cast<std::size_t>(order[k])] = true;
 
+  // Servers are seized site by site in the order of the targeting score; the last site may
+  // lose only some of its servers, which is enough to take it down. So an operation seizes
+  // exactly the servers it names whenever the acting countries host that many.
   std::int64_t budget = op.servers;
   std::vector<bool> country_hit(country_score.size(), false);
   std::vector<std::int32_t> seized;
   for (const auto& [score, id] : cand) {
+    if (budget <= 0) break;
     auto& s = sites_[static_cast<std::size_t>(id)];
-    if (!acts[static_cast<std::size_t>(s.country)] || s.servers > budget) continue;
-    budget -= s.servers;
-    out.servers_seized += s.servers;
+    if (!acts[static_cast<std::size_t>(s.country)]) continue;
+    const auto take = static_cast<int>(std::min<std::int64_t>(s.servers, budget));
+    budget -= take;
+    out.servers_seized += take;
     out.sites_seized += 1;
     country_hit[static_cast<std::size_t>(s.country)] = true;
-    seize(id, fmt::format("operation {}", op.name));
+    seize(id, fmt::format("operation {}", op.name), take);
     seized.push_back(id);
-    if (budget == 0) break;
   }
   out.countries = static_cast<int>(std::count(country_hit.begin(), country_hit.end(), true));
 
@@ -1037,7 +1050,7 @@ std::int64_t Simulation::affiliate() {
     int live = 0;
     for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
     if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
-    Stream arng(cfg_.seed, Purpose::Structure, kKeyGroup | static_cast<std::uint64_t>(g.id), tick_ + (1 << 30));
+    Stream arng(cfg_.seed, Purpose::Affiliation, static_cast<std::uint64_t>(g.id), tick_);
     if (!gp.affiliation_enabled && !initializing_) continue;
     if (live > 0 && !sample::bernoulli(arng, gp.affiliation_search_rate)) continue;  // groups with a home look around slowly
     bool placed = false;
@@ -1076,7 +1089,7 @@ void Simulation::structural_change() {
       s.status = SiteStatus::Up;
       if (tick_ >= report_first_) events_.add(date_of(tick_), "site_reopened", fmt::format("site:{}", s.id), "");
     } else if (s.live()) {
-      Stream srng(cfg_.seed, Purpose::Structure, kKeySite | static_cast<std::uint64_t>(s.id), tick_);
+      Stream srng(cfg_.seed, Purpose::SiteClosure, static_cast<std::uint64_t>(s.id), tick_);
       if (sample::bernoulli(srng, tp.operator_closure_hazard)) s.status = SiteStatus::Closed;
     }
   }
@@ -1127,7 +1140,7 @@ void Simulation::structural_change() {
     if (g.alive && !g.named) { alive.push_back(g.id); weight.push_back(1.0 + g.recognition + g.members); }
   for (auto& g : groups_) {
     if (!g.alive || g.members >= gp.min_members || g.named || alive.size() < 2) continue;
-    Stream grng(cfg_.seed, Purpose::Structure, kKeyGroup | static_cast<std::uint64_t>(g.id), tick_);
+    Stream grng(cfg_.seed, Purpose::Merge, static_cast<std::uint64_t>(g.id), tick_);
     if (!sample::bernoulli(grng, gp.merge_rate)) continue;
     const auto target = alive[sample::categorical(grng, weight)];
     auto& t = groups_[static_cast<std::size_t>(target)];

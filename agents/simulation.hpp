@@ -109,7 +109,7 @@ class Simulation {
   std::int32_t new_site(int tier, std::uint64_t entity_key);
   void schedule(std::int32_t tick, const SlotBatch& b);
   void arrest(std::int32_t scener, const std::string& why);
-  void seize(std::int32_t site, const std::string& why);
+  void seize(std::int32_t site, const std::string& why, int servers = -1);  //!< -1: all its servers
   void dissolve(std::int32_t group, std::int32_t heir);
   [[nodiscard]] std::span<const std::int32_t> members_of(std::int32_t group) const;
   void go_dark(std::int32_t site, double days_mean, double never_return, Stream& rng);

@@ -63,6 +63,7 @@ struct Topsite {
   int tier = 0;                    //!< 0 = top tier
   int country = 0;
   int servers = 1;
+  int servers_seized = 0;          //!< servers taken by operations or exposure
   SiteStatus status = SiteStatus::Up;
   std::int32_t founded_tick = 0;
   std::int32_t reopen_tick = -1;   //!< when a dark site comes back
@@ -139,6 +140,9 @@ struct Slot {
   Source source;
   std::int32_t street_tick;
   bool pre_release;                //!< opens before the official date of its source
+  /// Identity of the slot that does not depend on which other slots are open today, so that
+  /// its random draws stay the same in paired runs (common random numbers).
+  std::uint64_t uid;
 };
 
 }  // namespace piracy

@@ -35,6 +35,9 @@ enum class Purpose : std::uint32_t {
   AccessMarket = 15,  //!< account sales
   PeerSanction = 16,  //!< peers catching sellers
   Experiment = 17,    //!< experiment designs (replicate seeds, LHS, ...)
+  SiteClosure = 18,   //!< ordinary closures of topsites
+  Merge = 19,         //!< group mergers
+  Affiliation = 20,   //!< groups seeking topsite affiliations
 };
 
 class Stream {

@@ -27,6 +27,7 @@ inline ScenarioConfig small_scenario(std::uint64_t seed = 7) {
   sparks.founded = *Date::parse("2018-01-01");
   sparks.members = 6;
   sparks.categories = {"movie"};
+  sparks.fraud_title_share = 0.3;  // a small world needs a busier SPARKS to keep it alive
   c.named_groups.push_back(sparks);
   return c;
 }
