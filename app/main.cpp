@@ -17,6 +17,7 @@
 
 #include "agents/params.hpp"
 #include "agents/simulation.hpp"
+#include "app/experiment_cmd.hpp"
 #include "economics/recovery.hpp"
 #include "engine/config.hpp"
 #include "engine/error.hpp"
@@ -201,6 +202,8 @@ int main(int argc, char** argv) {
 
   auto* ref = app.add_subcommand("reference", "Print the configuration reference (Markdown) generated from the schema");
 
+  const auto experiment_cmd = piracy::app::add_experiment_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -210,6 +213,7 @@ int main(int argc, char** argv) {
   try {
     if (*run) return cmd_run(config_path, out_dir, seed, threads, sets, force, quiet);
     if (*check) return cmd_check(check_path, check_sets);
+    if (*experiment_cmd->sub) return piracy::app::run_experiment_command(*experiment_cmd);
     if (*rec) return cmd_recovery(rec_path, rec_event, rec_column, rec_pre, rec_max, rec_smooth);
     if (*ref) {
       std::cout << config::reference_markdown(config::document<ScenarioConfig>(), "Scenario configuration reference");
