@@ -204,3 +204,42 @@ def recovery_curve(fit: dict, max_days_after: float, step: float = 1.0):
     t = np.arange(fit["trough_day"], max_days_after + step / 2, step)
     y = fit["y_inf"] - (fit["y_inf"] - fit["y0"]) * np.exp(-fit["k_per_day"] * (t - fit["trough_day"]))
     return t, y
+
+
+def run_experiment(name: str, experiment_file: Path | str, sets: list[str] = (), program: str | None = None,
+                   jobs: int | None = None) -> Path:
+    """Runs `piracy-abm experiment FILE -o runs/<name> --force --quiet --jobs J [--set ...]` and returns
+    the experiment directory (runs.csv, effects.csv, means.csv, series.csv, manifest.json, ...).
+
+    The program runs the replicates in parallel itself (`--jobs`, default: the number of cores) and
+    its tables do not depend on the number of jobs. With PIRACY_NB_REUSE=1 an existing directory
+    whose manifest.json has the same overrides and program version is reused.
+    """
+    program = program or find_program()
+    out = output_root() / "runs" / name
+    jobs = jobs or (os.cpu_count() or 1)
+    sets = list(sets)
+    if os.environ.get("PIRACY_NB_REUSE", "") not in ("", "0"):
+        try:
+            m = json.loads((out / "manifest.json").read_text())
+            if (f"{m.get('version')} ({m.get('git_commit')})" in program_version(program)
+                    and m.get("overrides", []) == sets and (out / "runs.csv").exists()):
+                print(f"reused {out} ({m['runs']} runs)")
+                return out
+        except (OSError, ValueError, KeyError):
+            pass
+    cmd = [program, "experiment", str(experiment_file), "-o", str(out), "--force", "--quiet", "--jobs", str(jobs)]
+    for s in sets:
+        cmd += ["--set", s]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}\nexit code {res.returncode}\n{res.stderr}")
+    m = json.loads((out / "manifest.json").read_text())
+    print(f"{m['runs']} runs in {time.perf_counter() - t0:.1f} s ({jobs} jobs) -> {out}")
+    return out
+
+
+def repo_root() -> Path:
+    """The repository (the notebooks' parent folder): where configs/ is."""
+    return HERE.parent

@@ -29,3 +29,5 @@ piracy_add_notebook_test(01_sparks_crackdown
   01_releases_daily_weekly_monthly 01_topsites 01_sceners_sellers 01_recovery_fit)
 piracy_add_notebook_test(02_studio_losses
   02_losses_by_channel 02_monthly_losses_revenue 02_sparks_attributed_loss)
+piracy_add_notebook_test(03_policy_experiments
+  03_effects_paired_unpaired 03_recovery_by_arm 03_monthly_scene_p2p_by_arm)
