@@ -9,6 +9,9 @@
 
 #include "engine/error.hpp"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 namespace piracy::economics {
 
 namespace {
@@ -122,9 +125,6 @@ Market::Market(MarketParams params) : params_(std::move(params)) {
   has_substitution_ = !params_.substitution.isZero(0.0);
   ledger_start_.push_back(0);
   group_day_.push_back(0.0);  // slot 0 of the daily scatter: unleaked titles
-  lost_.setZero(kBlock, kChannels);
-  net_.setZero(kBlock, kChannels);
-  title_loss_.setZero(kBlock);  // slot 0 of the daily scatter: unleaked titles
 }
 
 const Market::TitleRecord& Market::record(std::int32_t title) const {
@@ -388,98 +388,42 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   std::array<double, kChannels> lost_units{};  // sum over titles of (D - D'')_c
 
   // One pass over the active set in blocks of kBlock rows, so that the scratch arrays and the
-  // block's state stay in cache between the column-wise expressions below (the whole state of
-  // 20,000 titles is several MB). Every expression is a batched Eigen array expression.
-  for (Eigen::Index b0 = 0; b0 < n; b0 += kBlock) {
+  // block's state stay in cache between the column-wise expressions (the whole state of 70,000
+  // titles is several MB). Blocks are independent and run in parallel; their sums are added
+  // below in block order, so the result does not depend on the number of threads.
+  const Eigen::Index blocks = (n + kBlock - 1) / kBlock;
+  if (static_cast<Eigen::Index>(block_results_.size()) < blocks) block_results_.resize(static_cast<std::size_t>(blocks));
+  if (title_loss_.size() < n) title_loss_.resize(std::max<Eigen::Index>(n, 2 * title_loss_.size()));
+  tbb::parallel_for(tbb::blocked_range<Eigen::Index>(0, blocks, 1), [&](const tbb::blocked_range<Eigen::Index>& r) {
+    BlockScratch& s = scratch_.local();
+    for (Eigen::Index b = r.begin(); b != r.end(); ++b) {
+      const Eigen::Index b0 = b * kBlock;
+      block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s);
+    }
+  });
+  for (Eigen::Index b = 0; b < blocks; ++b) {
+    const BlockResult& br = block_results_[static_cast<std::size_t>(b)];
+    const Eigen::Index b0 = b * kBlock;
     const Eigen::Index m = std::min(kBlock, n - b0);
-    const auto A = avail_.segment(b0, m);
-    for (int c = 0; c < kChannels; ++c) {
-      // Demand lost to piracy, D - D' with
-      //   D'_ic = D_ic clamp(1 - kappa d_c A_i(t), 0, 1) clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1)
-      // kappa d_c A: share of the audience that watches a free copy (kappa) times legal views
-      // lost per illegal view (Ecorys 2017); pre_c: Ma, Montgomery, Singh & Smith (2014), -19.1%
-      // at full availability for a pre-release leak relative to a post-release one (the second
-      // factor is fixed when the window opens: pre_factor_).
-      // (kd = kappa d_c and A are in [0, 1], so 1 - kd A needs no clamp; pre_factor_ is clamped
-      // when it is set.)
-      const double kd = P.piracy_propensity * P.displacement[c];
-      lost_.col(c).head(m) =
-          demand_.col(c).segment(b0, m) * (1.0 - (1.0 - kd * A) * pre_factor_.col(c).segment(b0, m));
+    if (!br.finite) {
+      // Recompute the block (its demand was left undecayed) to name the culprit: the first
+      // non-finite block in row order, whatever thread found it.
+      BlockScratch s;
+      (void)compute_block(t, b0, m, s);
+      throw_non_finite(t, b0, m, s);
     }
-    // Substitution: D'' = D' + (L S^T) .* E, with L = D - D' and E_ik = 1 if title i has
-    // channel k. Recovered demand is booked on the day it is displaced (a timing approximation:
-    // totals over a title's life are unaffected) and only in channels the title has: lost
-    // subscription demand of a film without a theatrical release cannot turn into tickets.
-    // Net loss in units: D - D''.
-    // net[k]: the array holding channel k's D - D'' (lost_ itself where nothing is recovered).
-    std::array<const Eigen::ArrayXXd*, kChannels> net{&lost_, &lost_, &lost_, &lost_};
-    if (has_substitution_) {
-      const Eigen::Matrix4d& S = P.substitution;
-      for (int k = 0; k < kChannels; ++k) {
-        if (!recovers_[k]) continue;
-        net_.col(k).head(m) = lost_.col(k).head(m) -
-                              exists_.col(k).segment(b0, m) *
-                                  (S(k, 0) * lost_.col(0).head(m) + S(k, 1) * lost_.col(1).head(m) +
-                                   S(k, 2) * lost_.col(2).head(m) + S(k, 3) * lost_.col(3).head(m));
-        net[k] = &net_;
-      }
-    }
-    // Revenue = sum_c price_c D''_ic; counterfactual = sum_c price_c D_ic; loss = their
-    // difference, computed directly as sum_c price_c (D - D'')_ic so that it is exactly 0 for
-    // unleaked titles and carries no cancellation error; legal revenue = counterfactual - loss.
-    auto title_loss = title_loss_.head(m);
-    title_loss = P.price_usd[0] * net[0]->col(0).head(m) + P.price_usd[1] * net[1]->col(1).head(m) +
-                 P.price_usd[2] * net[2]->col(2).head(m) + P.price_usd[3] * net[3]->col(3).head(m);
-    double block_counterfactual = 0.0;
-    std::array<double, kChannels> block_lost{};
-    for (int c = 0; c < kChannels; ++c) {
-      block_counterfactual += P.price_usd[c] * demand_.col(c).segment(b0, m).sum();
-      block_lost[c] = net[c]->col(c).head(m).sum();
-    }
-    // Attribution to the source of the first public copy (flags are 0 for unleaked titles,
-    // whose loss is exactly 0 anyway). Scene = total - P2P (below).
-    const double block_p2p = (title_loss * is_p2p_.segment(b0, m)).sum();
-    const double block_pre = (title_loss * is_pre_.segment(b0, m)).sum();
-    // NaN guard: a NaN or inf anywhere in the block propagates into these sums, so checking
-    // them is enough; the culprit is searched for only on failure.
-    // (NaN * 0 and inf * 0 are NaN, so the flag-weighted sums see every title's loss.)
-    const double check = block_counterfactual + block_lost[0] + block_lost[1] + block_lost[2] + block_lost[3] +
-                         block_p2p + block_pre;
-    if (!std::isfinite(check)) throw_non_finite(t, b0, m);
-
-#ifdef PIRACY_SEATBELTS
-    // Invariant: piracy never creates legal demand in total. sum_k (D - D'')_ik
-    // = sum_j L_ij (1 - sum_k E_ik S(k, j)) >= 0 because L >= 0 and S's column sums are <= 1.
-    for (Eigen::Index i = 0; i < m; ++i) {
-      double units = 0.0;
-      for (int c = 0; c < kChannels; ++c) units += (*net[c])(i, c);
-      const double scale = demand_.row(b0 + i).sum();
-      if (units < -1e-9 * scale || !(A(i) >= 0.0 && A(i) <= 1.0)) {
-        throw ModelError(fmt::format(
-            "market seatbelt: title {} on day {}: net lost demand {} units < 0 or availability {} outside [0, 1]",
-            row_title_[static_cast<std::size_t>(b0 + i)], t, units, A(i)));
-      }
-    }
-#endif
-
-    counterfactual += block_counterfactual;
-    p2p += block_p2p;
-    pre_release += block_pre;
-    for (int c = 0; c < kChannels; ++c) lost_units[c] += block_lost[c];
-
+    if (!br.seatbelt.empty()) throw ModelError(br.seatbelt);
+    counterfactual += br.counterfactual;
+    p2p += br.p2p;
+    pre_release += br.pre;
+    for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
     // Per-group attribution: a scatter-add (one addition per title, unleaked ones into slot 0),
-    // which has no dense array form.
+    // which has no dense array form; sequential, in row order, so each group's sum is the same
+    // bytes whatever the number of threads.
     double* acc = group_day_.data();
     const std::int32_t* slot = row_group_.data() + b0;
-    const double* tl = title_loss.data();
+    const double* tl = title_loss_.data() + b0;
     for (Eigen::Index i = 0; i < m; ++i) acc[slot[i]] += tl[i];
-
-    // Counterfactual demand of tomorrow, exponential decay after the window opens:
-    //   D_ic(t) = a_i share_c (1 - e^{-lambda_c}) e^{-lambda_c (t - s_ic)} for t >= s_ic, else 0
-    // (the day-integral of a_i share_c lambda_c e^{-lambda_c (t - s)}: see the constructor), kept
-    // by the recursion D(t+1) = e^{-lambda_c} D(t): one multiplication instead of an exp per
-    // title, channel and day. Absent and unopened windows stay at 0 until open_windows().
-    for (int c = 0; c < kChannels; ++c) demand_.col(c).segment(b0, m) *= retention_[c];
   }
 
   double loss = 0.0;
@@ -515,7 +459,90 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   return out;
 }
 
-void Market::throw_non_finite(std::int32_t day, Eigen::Index b0, Eigen::Index m) const {
+Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s) {
+  const MarketParams& P = params_;
+  BlockResult out;
+  const auto A = avail_.segment(b0, m);
+  for (int c = 0; c < kChannels; ++c) {
+    // Demand lost to piracy, D - D' with
+    //   D'_ic = D_ic clamp(1 - kappa d_c A_i(t), 0, 1) clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1)
+    // kappa d_c A: share of the audience that watches a free copy (kappa) times legal views
+    // lost per illegal view (Ecorys 2017); pre_c: Ma, Montgomery, Singh & Smith (2014), -19.1%
+    // at full availability for a pre-release leak relative to a post-release one (the second
+    // factor is fixed when the window opens: pre_factor_).
+    // (kd = kappa d_c and A are in [0, 1], so 1 - kd A needs no clamp; pre_factor_ is clamped
+    // when it is set.)
+    const double kd = P.piracy_propensity * P.displacement[c];
+    s.lost.col(c).head(m) = demand_.col(c).segment(b0, m) * (1.0 - (1.0 - kd * A) * pre_factor_.col(c).segment(b0, m));
+  }
+  // Substitution: D'' = D' + (L S^T) .* E, with L = D - D' and E_ik = 1 if title i has
+  // channel k. Recovered demand is booked on the day it is displaced (a timing approximation:
+  // totals over a title's life are unaffected) and only in channels the title has: lost
+  // subscription demand of a film without a theatrical release cannot turn into tickets.
+  // Net loss in units: D - D''.
+  // net[k]: the array holding channel k's D - D'' (s.lost itself where nothing is recovered).
+  std::array<const Eigen::ArrayXXd*, kChannels> net{&s.lost, &s.lost, &s.lost, &s.lost};
+  if (has_substitution_) {
+    const Eigen::Matrix4d& S = P.substitution;
+    for (int k = 0; k < kChannels; ++k) {
+      if (!recovers_[k]) continue;
+      s.net.col(k).head(m) = s.lost.col(k).head(m) -
+                             exists_.col(k).segment(b0, m) *
+                                 (S(k, 0) * s.lost.col(0).head(m) + S(k, 1) * s.lost.col(1).head(m) +
+                                  S(k, 2) * s.lost.col(2).head(m) + S(k, 3) * s.lost.col(3).head(m));
+      net[k] = &s.net;
+    }
+  }
+  // Revenue = sum_c price_c D''_ic; counterfactual = sum_c price_c D_ic; loss = their
+  // difference, computed directly as sum_c price_c (D - D'')_ic so that it is exactly 0 for
+  // unleaked titles and carries no cancellation error; legal revenue = counterfactual - loss.
+  auto title_loss = title_loss_.segment(b0, m);
+  title_loss = P.price_usd[0] * net[0]->col(0).head(m) + P.price_usd[1] * net[1]->col(1).head(m) +
+               P.price_usd[2] * net[2]->col(2).head(m) + P.price_usd[3] * net[3]->col(3).head(m);
+  for (int c = 0; c < kChannels; ++c) {
+    out.counterfactual += P.price_usd[c] * demand_.col(c).segment(b0, m).sum();
+    out.lost[c] = net[c]->col(c).head(m).sum();
+  }
+  // Attribution to the source of the first public copy (flags are 0 for unleaked titles,
+  // whose loss is exactly 0 anyway). Scene = total - P2P.
+  out.p2p = (title_loss * is_p2p_.segment(b0, m)).sum();
+  out.pre = (title_loss * is_pre_.segment(b0, m)).sum();
+  // NaN guard: a NaN or inf anywhere in the block propagates into these sums, so checking
+  // them is enough; the culprit is searched for only on failure (throw_non_finite).
+  // (NaN * 0 and inf * 0 are NaN, so the flag-weighted sums see every title's loss.)
+  const double check = out.counterfactual + out.lost[0] + out.lost[1] + out.lost[2] + out.lost[3] + out.p2p + out.pre;
+  if (!std::isfinite(check)) {
+    out.finite = false;
+    return out;
+  }
+
+#ifdef PIRACY_SEATBELTS
+  // Invariant: piracy never creates legal demand in total. sum_k (D - D'')_ik
+  // = sum_j L_ij (1 - sum_k E_ik S(k, j)) >= 0 because L >= 0 and S's column sums are <= 1.
+  for (Eigen::Index i = 0; i < m && out.seatbelt.empty(); ++i) {
+    double units = 0.0;
+    for (int c = 0; c < kChannels; ++c) units += (*net[c])(i, c);
+    const double scale = demand_.row(b0 + i).sum();
+    if (units < -1e-9 * scale || !(A(i) >= 0.0 && A(i) <= 1.0)) {
+      out.seatbelt = fmt::format(
+          "market seatbelt: title {} on day {}: net lost demand {} units < 0 or availability {} outside [0, 1]",
+          row_title_[static_cast<std::size_t>(b0 + i)], t, units, A(i));
+    }
+  }
+#else
+  (void)t;
+#endif
+
+  // Counterfactual demand of tomorrow, exponential decay after the window opens:
+  //   D_ic(t) = a_i share_c (1 - e^{-lambda_c}) e^{-lambda_c (t - s_ic)} for t >= s_ic, else 0
+  // (the day-integral of a_i share_c lambda_c e^{-lambda_c (t - s)}: see the constructor), kept
+  // by the recursion D(t+1) = e^{-lambda_c} D(t): one multiplication instead of an exp per
+  // title, channel and day. Absent and unopened windows stay at 0 until open_windows().
+  for (int c = 0; c < kChannels; ++c) demand_.col(c).segment(b0, m) *= retention_[c];
+  return out;
+}
+
+void Market::throw_non_finite(std::int32_t day, Eigen::Index b0, Eigen::Index m, const BlockScratch& s) const {
   const auto fail = [&](const char* quantity, double value, Eigen::Index row, int channel) {
     const std::int32_t id = row_title_[static_cast<std::size_t>(row)];
     const MarketTitle& title = titles_[static_cast<std::size_t>(id)].title;
@@ -532,11 +559,11 @@ void Market::throw_non_finite(std::int32_t day, Eigen::Index b0, Eigen::Index m)
       if (!std::isfinite(demand_(row, c))) fail("counterfactual demand D", demand_(row, c), row, c);
       const double revenue = params_.price_usd[c] * demand_(row, c);
       if (!std::isfinite(revenue)) fail("counterfactual revenue price*D", revenue, row, c);
-      if (!std::isfinite(lost_(i, c))) fail("demand lost to piracy D - D'", lost_(i, c), row, c);
-      const double net = recovers_[c] ? net_(i, c) : lost_(i, c);
+      if (!std::isfinite(s.lost(i, c))) fail("demand lost to piracy D - D'", s.lost(i, c), row, c);
+      const double net = recovers_[c] && has_substitution_ ? s.net(i, c) : s.lost(i, c);
       if (!std::isfinite(net)) fail("net lost demand D - D''", net, row, c);
     }
-    if (!std::isfinite(title_loss_(i))) fail("loss", title_loss_(i), row, -1);
+    if (!std::isfinite(title_loss_(row))) fail("loss", title_loss_(row), row, -1);
   }
   throw NumericalError(fmt::format(
       "market: a sum of revenue or loss over titles in the market on day {} is not finite (overflow): check the "

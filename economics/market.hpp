@@ -55,6 +55,7 @@
 //                         subscription window opening ~300 days after the first window is
 //                         truncated by ~5% (e^{-795 lambda}), the other channels by < 0.1%.
 #include <Eigen/Core>
+#include <tbb/enumerable_thread_specific.h>
 
 #include <array>
 #include <cstdint>
@@ -62,6 +63,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <string>
 #include <queue>
 #include <unordered_map>
 #include <utility>
@@ -233,7 +235,6 @@ class Market {
   void remove_row(Eigen::Index row);
   void reserve_rows(Eigen::Index rows);
   std::int32_t group_slot(std::int32_t group);
-  [[noreturn]] void throw_non_finite(std::int32_t day, Eigen::Index block_start, Eigen::Index block_rows) const;
   [[nodiscard]] const TitleRecord& record(std::int32_t title) const;
   [[nodiscard]] double pre_release_factor(int channel, double availability_at_open) const;
 
@@ -265,11 +266,33 @@ class Market {
   Eigen::ArrayXXd pre_factor_;   //!< clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1); 1 until window c opens
   std::vector<std::int32_t> row_title_;  //!< title id of each row
   std::vector<std::int32_t> row_group_;  //!< 1 + group slot of each row (0: not leaked)
-  // Scratch for one block of rows, reused every day (no allocation in the hot path).
+  // The daily pass runs over blocks of kBlock rows, in parallel (oneTBB): each block writes its
+  // own partial sums, which are then added in block order, so the totals are the same bytes
+  // whatever the number of threads (and the same as a sequential pass over the blocks).
   static constexpr Eigen::Index kBlock = 1024;  //!< rows per block: ~200 KB of state + scratch, fits L2
-  Eigen::ArrayXXd lost_;         //!< D - D' per channel
-  Eigen::ArrayXXd net_;          //!< D - D'' per channel (lost minus recovered)
-  Eigen::ArrayXd title_loss_;    //!< sum_c price_c (D - D'')_ic, USD
+  /// Scratch of one block (one per worker thread, reused every day: no allocation in the hot path).
+  struct BlockScratch {
+    Eigen::ArrayXXd lost = Eigen::ArrayXXd::Zero(kBlock, kChannels);  //!< D - D' per channel
+    Eigen::ArrayXXd net = Eigen::ArrayXXd::Zero(kBlock, kChannels);   //!< D - D'' per channel (lost minus recovered)
+  };
+  /// A block's contribution to the day's totals.
+  struct BlockResult {
+    double counterfactual = 0.0;
+    std::array<double, kChannels> lost{};  //!< sum over the block's titles of (D - D'')_c
+    double p2p = 0.0;
+    double pre = 0.0;
+    bool finite = true;
+    std::string seatbelt;                  //!< non-empty: an invariant failed (PIRACY_SEATBELTS builds)
+  };
+  /// Computes block [b0, b0 + m) of day t into `s`, title_loss_ and the returned sums, and (unless
+  /// a value is not finite) decays the block's demand for day t + 1.
+  BlockResult compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s);
+  /// Names the first non-finite quantity of block [b0, b0 + m) (as computed into `s`) and throws.
+  [[noreturn]] void throw_non_finite(std::int32_t day, Eigen::Index block_start, Eigen::Index block_rows,
+                                     const BlockScratch& s) const;
+  tbb::enumerable_thread_specific<BlockScratch> scratch_;
+  std::vector<BlockResult> block_results_;  //!< one per block of the day (reused)
+  Eigen::ArrayXd title_loss_;    //!< per active row: sum_c price_c (D - D'')_ic, USD, of the day
 
   // Accounting.
   bool started_ = false;
