@@ -375,10 +375,19 @@ void Simulation::open_sources() {
   }
   calendar_[static_cast<std::size_t>(tick_)].clear();
   calendar_[static_cast<std::size_t>(tick_)].shrink_to_fit();
-  // Slots sorted by (category, source) so that each group scans contiguous ranges.
-  std::stable_sort(slots_.begin(), slots_.end(), [](const Slot& a, const Slot& b) {
-    return a.category != b.category ? a.category < b.category : a.source < b.source;
-  });
+  // Slots sorted by (category, source) so that each group scans contiguous ranges: a stable
+  // counting sort (the same order as std::stable_sort on that key, in O(n) and without the
+  // merge sort's temporary buffer; slot_buf_ keeps its capacity from day to day).
+  constexpr std::size_t kSources = static_cast<std::size_t>(Source::P2PPrerelease) + 1;
+  const auto key = [](const Slot& sl) {
+    return static_cast<std::size_t>(sl.category) * kSources + static_cast<std::size_t>(sl.source);
+  };
+  std::array<std::size_t, kCategories * kSources + 1> start{};
+  for (const Slot& sl : slots_) ++start[key(sl) + 1];
+  for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+  slot_buf_.resize(slots_.size());
+  for (const Slot& sl : slots_) slot_buf_[start[key(sl)]++] = sl;
+  slots_.swap(slot_buf_);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -128,6 +128,7 @@ class Simulation {
   std::vector<P2PGroup> p2p_;
   std::vector<std::vector<SlotBatch>> calendar_;  //!< batches by tick they open
   std::vector<Slot> slots_;                       //!< slots open today, sorted by category/source
+  std::vector<Slot> slot_buf_;                    //!< scratch of the counting sort of slots_
   std::unique_ptr<economics::Market> market_;
   std::vector<std::int32_t> named_ids_;           //!< group id of each named group (-1 removed)
   std::vector<std::int32_t> named_first_scener_;  //!< first reserved scener id of each named group
