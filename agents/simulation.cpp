@@ -526,62 +526,74 @@ void Simulation::race() {
   t_.slots = 0;
   for (double o : open) t_.slots += o;
 
-  struct Attempt { std::int64_t slot; double hours; std::int32_t group; };
-  std::vector<Attempt> attempts;
-  attempts.reserve(slots_.size() * 2);
+  // Attempts, generated in parallel over groups: each group's draws come from its own streams
+  // and land in its own buffer, and the buffers are read below in group order, so the result
+  // is the same whatever the number of threads.
   const auto& gp = cfg_.groups;
   const double mean_h = cfg_.races.finish_hours_mean;
-  for (auto& g : groups_) {
-    if (!g.alive || g.best_tier < 0 || g.effort <= 0) continue;
-    const int ncat = std::popcount(static_cast<unsigned>(g.categories));
-    const double effort_c = g.effort / ncat;
-    // Finish time ~ Exponential with rate effort/mean: more (and more skilled) hands finish sooner.
-    const double rate = effort_c / mean_h;
-    for (int c = 0; c < kCategories; ++c) {
-      if (!g.has_category(c) || open[static_cast<std::size_t>(c)] == 0) continue;
-      // Attempt probability a = 1 - exp(-capacity / open slots): a group with capacity K
-      // attempts about K of the day's slots when slots are plentiful, all of them when not.
-      const double a = 1.0 - std::exp(-effort_c * gp.slots_per_effort / open[static_cast<std::size_t>(c)]);
-      for (int src = 0; src < kSources; ++src) {
-        const auto [lo, hi] = range[static_cast<std::size_t>(c)][static_cast<std::size_t>(src)];
-        if (hi <= lo) continue;
-        double p = a;
-        switch (static_cast<Source>(src)) {
-          case Source::Web: if (!g.web) p = 0; break;
-          case Source::Disc: if (!g.retail_disc) p = 0; break;
-          case Source::Tv: if (!g.tv_capture && !g.web) p = 0; break;
-          // Discs at the wholesale date: only a supplier posing as a retailer gets them, and
-          // for a share of titles (the Sparks vector, DoJ SDNY 2020).
-          case Source::Wholesale: p = (g.fraud && g.supplier_active) ? g.fraud_title_share : 0; break;
-          case Source::P2PPrerelease: p = 0; break;
+  if (race_attempts_.size() < groups_.size()) race_attempts_.resize(groups_.size());
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, groups_.size(), 8), [&](const tbb::blocked_range<std::size_t>& gr) {
+    for (std::size_t gi = gr.begin(); gi != gr.end(); ++gi) {
+      auto& attempts = race_attempts_[gi];
+      attempts.clear();
+      const auto& g = groups_[gi];
+      if (!g.alive || g.best_tier < 0 || g.effort <= 0) continue;
+      const int ncat = std::popcount(static_cast<unsigned>(g.categories));
+      const double effort_c = g.effort / ncat;
+      // Finish time ~ Exponential with rate effort/mean: more (and more skilled) hands finish sooner.
+      const double rate = effort_c / mean_h;
+      for (int c = 0; c < kCategories; ++c) {
+        if (!g.has_category(c) || open[static_cast<std::size_t>(c)] == 0) continue;
+        // Attempt probability a = 1 - exp(-capacity / open slots): a group with capacity K
+        // attempts about K of the day's slots when slots are plentiful, all of them when not.
+        const double a = 1.0 - std::exp(-effort_c * gp.slots_per_effort / open[static_cast<std::size_t>(c)]);
+        for (int src = 0; src < kSources; ++src) {
+          const auto [lo, hi] = range[static_cast<std::size_t>(c)][static_cast<std::size_t>(src)];
+          if (hi <= lo) continue;
+          double p = a;
+          switch (static_cast<Source>(src)) {
+            case Source::Web: if (!g.web) p = 0; break;
+            case Source::Disc: if (!g.retail_disc) p = 0; break;
+            case Source::Tv: if (!g.tv_capture && !g.web) p = 0; break;
+            // Discs at the wholesale date: only a supplier posing as a retailer gets them, and
+            // for a share of titles (the Sparks vector, DoJ SDNY 2020).
+            case Source::Wholesale: p = (g.fraud && g.supplier_active) ? g.fraud_title_share : 0; break;
+            case Source::P2PPrerelease: p = 0; break;
+          }
+          if (p <= 0) continue;
+          // One stream per (group, category, source): the draws for one range do not depend on
+          // how many slots other ranges hold today (common random numbers in paired runs).
+          Stream rng(cfg_.seed, Purpose::Race,
+                     static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
+          const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
+          for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
+            attempts.push_back({k, sample::exponential(rng, rate), g.id});
         }
-        if (p <= 0) continue;
-        // One stream per (group, category, source): the draws for one range do not depend on
-        // how many slots other ranges hold today (common random numbers in paired runs).
-        Stream rng(cfg_.seed, Purpose::Race,
-                   static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
-        const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
-        for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
-          attempts.push_back({k, sample::exponential(rng, rate), g.id});
       }
     }
-  }
+  });
 
   // Winners: the first pre takes the slot; later finishers within the dupe window pre
   // without having seen it and are nuked as dupes; the others abort.
-  std::vector<double> best(slots_.size(), std::numeric_limits<double>::infinity());
-  std::vector<std::int32_t> winner(slots_.size(), -1);
-  for (const auto& at : attempts) {
-    const auto k = static_cast<std::size_t>(at.slot);
-    if (at.hours < best[k] || (at.hours == best[k] && at.group < winner[k])) {
-      best[k] = at.hours;
-      winner[k] = at.group;
+  race_best_.assign(slots_.size(), std::numeric_limits<double>::infinity());
+  race_winner_.assign(slots_.size(), -1);
+  auto& best = race_best_;
+  auto& winner = race_winner_;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (const auto& at : race_attempts_[gi]) {
+      const auto k = static_cast<std::size_t>(at.slot);
+      if (at.hours < best[k] || (at.hours == best[k] && at.group < winner[k])) {
+        best[k] = at.hours;
+        winner[k] = at.group;
+      }
     }
   }
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
-  for (const auto& at : attempts) {
-    const auto k = static_cast<std::size_t>(at.slot);
-    if (at.group != winner[k] && at.hours <= best[k] + window_h) t_.dupes += 1;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (const auto& at : race_attempts_[gi]) {
+      const auto k = static_cast<std::size_t>(at.slot);
+      if (at.group != winner[k] && at.hours <= best[k] + window_h) t_.dupes += 1;
+    }
   }
 
   const auto& sp = cfg_.sceners;

@@ -129,6 +129,15 @@ class Simulation {
   std::vector<std::vector<SlotBatch>> calendar_;  //!< batches by tick they open
   std::vector<Slot> slots_;                       //!< slots open today, sorted by category/source
   std::vector<Slot> slot_buf_;                    //!< scratch of the counting sort of slots_
+  /// One group's attempt at one of today's slots (race()).
+  struct RaceAttempt {
+    std::int64_t slot;
+    double hours;
+    std::int32_t group;
+  };
+  std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
+  std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
+  std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
   std::unique_ptr<economics::Market> market_;
   std::vector<std::int32_t> named_ids_;           //!< group id of each named group (-1 removed)
   std::vector<std::int32_t> named_first_scener_;  //!< first reserved scener id of each named group
