@@ -410,6 +410,26 @@ void Simulation::decide() {
     // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
     g.leak_probability = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
   }
+  // Compact per-group and per-site facts for the scener loop below: one byte or int per entity
+  // instead of a 160-byte Group, its heap-allocated site list and the Topsites behind it (three
+  // dependent cache misses per scener at 1M sceners: docs/PERFORMANCE.md 5.2).
+  //   group_sell_site_[g]: the live site of g's list with the lowest tier (the first such in
+  //   list order), -1 if g cannot release (dead, or no live site): where a member sells when it
+  //   has no site of its own.
+  site_live_.resize(sites_.size());
+  for (std::size_t s = 0; s < sites_.size(); ++s) site_live_[s] = sites_[s].live() ? 1 : 0;
+  group_sell_site_.resize(groups_.size());
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    const auto& g = groups_[gi];
+    std::int32_t best = -1;
+    if (g.alive && g.best_tier >= 0) {
+      for (auto s : g.sites)
+        if (site_live_[static_cast<std::size_t>(s)] &&
+            (best < 0 || sites_[static_cast<std::size_t>(s)].tier < sites_[static_cast<std::size_t>(best)].tier))
+          best = s;
+    }
+    group_sell_site_[gi] = best;
+  }
 
   const auto& sp = cfg_.sceners;
   const auto& ep = cfg_.enforcement;
@@ -421,19 +441,13 @@ void Simulation::decide() {
       if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
       sc_.chill[i] *= chill_decay;
       const auto gid = sc_.group[i];
-      const Group* g = gid >= 0 ? &groups_[static_cast<std::size_t>(gid)] : nullptr;
-      const bool can_release = g != nullptr && g->alive && g->best_tier >= 0;
+      // A group can release when it is alive and has a live site, exactly when it has a site to sell on.
+      const std::int32_t group_site = gid >= 0 ? group_sell_site_[static_cast<std::size_t>(gid)] : -1;
+      const bool can_release = group_site >= 0;
       std::int32_t sell_site = -1;
       if (tick_ >= sc_.ban_until[i]) {
         const auto own = sc_.site[i];
-        if (own >= 0 && sites_[static_cast<std::size_t>(own)].live()) {
-          sell_site = own;
-        } else if (can_release) {
-          for (auto s : g->sites)
-            if (sites_[static_cast<std::size_t>(s)].live() &&
-                (sell_site < 0 || sites_[static_cast<std::size_t>(s)].tier < sites_[static_cast<std::size_t>(sell_site)].tier))
-              sell_site = s;
-        }
+        sell_site = own >= 0 && site_live_[static_cast<std::size_t>(own)] ? own : group_site;
       }
       const double a = sc_.alpha[i];
       const double risk = sc_.rho[i] * perceived_base * (1.0 + sc_.chill[i]) * ep.sanction;

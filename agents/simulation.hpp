@@ -135,6 +135,8 @@ class Simulation {
     double hours;
     std::int32_t group;
   };
+  std::vector<std::uint8_t> site_live_;                   //!< decide(): 1 if the site is up (scratch)
+  std::vector<std::int32_t> group_sell_site_;             //!< decide(): the group's best live site, -1 none
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
