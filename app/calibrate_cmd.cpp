@@ -61,7 +61,13 @@ calibration::RunOptions options_of(const CalibrateCommand& cmd) {
 int run_calibrate_command(const CalibrateCommand& cmd) {
   const auto options = options_of(cmd);
   const mpi::Session session;
-  const auto r = calibration::run_calibration(cmd.file, cmd.sets, options, session);
+  calibration::CalibrationResult r;
+  try {
+    r = calibration::run_calibration(cmd.file, cmd.sets, options, session);
+  } catch (const Interrupted& e) {
+    throw Interrupted(fmt::format("{}: the finished replications are journaled in {}; continue with --resume",
+                                  e.what(), cmd.out_dir.empty() ? "piracy-output/<name>" : cmd.out_dir));
+  }
   if (!cmd.quiet) std::cout << r.report << fmt::format("outputs in {}\n", r.dir.string());
   return 0;
 }
@@ -69,7 +75,13 @@ int run_calibrate_command(const CalibrateCommand& cmd) {
 int run_sensitivity_command(const CalibrateCommand& cmd) {
   const auto options = options_of(cmd);
   const mpi::Session session;
-  const auto r = calibration::run_sensitivity(cmd.file, cmd.sets, options, session);
+  calibration::SensitivityResult r;
+  try {
+    r = calibration::run_sensitivity(cmd.file, cmd.sets, options, session);
+  } catch (const Interrupted& e) {
+    throw Interrupted(fmt::format("{}: the finished runs are journaled in {}; continue with --resume", e.what(),
+                                  cmd.out_dir.empty() ? "piracy-output/<name>" : cmd.out_dir));
+  }
   if (!cmd.quiet) std::cout << r.report << fmt::format("outputs in {}\n", r.dir.string());
   return 0;
 }
