@@ -370,7 +370,10 @@ std::string number_text(double x, bool integer) {
 
 std::string unit_key(const std::vector<double>& u) {
   std::string s;
-  for (const double x : u) s += (s.empty() ? "" : ",") + format_number(x);
+  for (const double x : u) {
+    if (!s.empty()) s += ',';
+    s += format_number(x);
+  }
   return s;
 }
 
@@ -687,11 +690,27 @@ std::vector<Statistic> statistics_of(const std::vector<Stat>& list, const Loaded
   return out;
 }
 
-std::string digest_of(const std::string& kind, const std::string& spec_yaml, const std::string& base_yaml) {
+/// Digest of what determines the VALUE of a journaled replication: the base scenario, the free
+/// parameters and their scales (a unit point's values), the statistics and the seed. The
+/// optimiser, its budget, the observed values and the weights are left out on purpose: a
+/// calibration resumed with a larger budget (--set optimizer.global_evals=60) or other targets'
+/// uncertainties reuses every replication already run.
+std::string digest_of(const std::string& kind, const std::vector<FreeParameter>& parameters,
+                      const std::vector<Statistic>& statistics, std::uint64_t seed, const std::string& base_yaml) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   h = fnv1a(h, kind);
-  h = fnv1a(h, spec_yaml);
   h = fnv1a(h, base_yaml);
+  for (const auto& p : parameters) {
+    h = fnv1a(h, p.key);
+    h = fnv1a(h, fmt::format("{} {} {} {}", format_number(p.min), format_number(p.max), p.log, p.integer));
+  }
+  for (const auto& st : statistics) {
+    h = fnv1a(h, st.metric);
+    h = fnv1a(h, st.series);
+    h = fnv1a(h, st.month);
+    h = fnv1a(h, st.ratio_to);
+  }
+  h = fnv1a(h, std::to_string(seed));
   h = fnv1a(h, "metrics v2");
   for (const auto& m : experiment::metric_names()) h = fnv1a(h, m);
   return fmt::format("{:016x}", h);
@@ -803,11 +822,11 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   CalibrationResult result;
   result.dir = options.out_dir.empty() ? fs::path("piracy-output") / spec.name : options.out_dir;
   const std::string spec_yaml = config::emit(spec);
-  const std::string digest = digest_of("calibration", spec_yaml, loaded.base_yaml);
+  const std::string digest = digest_of("calibration", spec.parameters, stats, spec.seed, loaded.base_yaml);
   const bool resumed = prepare_directory(result.dir, options);
   Journal journal(result.dir, "calibration", digest, !resumed);
   result.resumed = static_cast<std::int64_t>(journal.size());
-  if (!resumed) {
+  {  // rewritten on resume: a resumed calibration may have a larger budget (see digest_of)
     write_atomic(result.dir / "calibration.yaml",
                  fmt::format("# The resolved calibration {} (from {}), written by piracy-abm {}; scenario.yaml is "
                              "its base scenario\n",
@@ -875,11 +894,18 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
     std::function<double(const std::vector<double>&)> f;
   };
   std::string phase;
+  // NLopt's CRS2 does not always stop at maxeval (it can overshoot while it refills its
+  // population), so the budget of a phase is enforced here: the evaluation that reaches it
+  // stops the optimiser (force_stop), and the phase never exceeds its stated budget.
+  nlopt::opt* current = nullptr;
+  std::int64_t phase_evals = 0, phase_budget = 0;
   Ctx ctx{[&](const std::vector<double>& u) {
     if (failure) return std::numeric_limits<double>::max();
     try {
       const auto reps = evaluate_cached(model, journal, {u}, R, jobs, executed)[0];
-      return record(phase, u, reps);
+      const double j = record(phase, u, reps);
+      if (++phase_evals >= phase_budget && current != nullptr) current->force_stop();
+      return j;
     } catch (...) {
       failure = std::current_exception();
       return std::numeric_limits<double>::max();
@@ -904,6 +930,9 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
       opt.set_initial_step(std::vector<double>(p, 0.1));
     }
     double fmin = 0;
+    current = &opt;
+    phase_evals = 0;
+    phase_budget = evals;
     nlopt::srand(spec.optimizer.seed);  // the same candidates in a resumed run
     const std::size_t before = trace.size();
     try {
@@ -911,6 +940,7 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
     } catch (const std::exception&) {
       // NLopt's roundoff/forced stops and its generic failure: the trace holds what was done.
     }
+    current = nullptr;
     if (failure) std::rethrow_exception(failure);
     if (trace.size() > before) {  // continue from the best point of this phase
       std::size_t b = before;
@@ -1182,9 +1212,9 @@ SensitivityResult run_sensitivity(const fs::path& file, const std::vector<std::s
   result.points = static_cast<std::int64_t>(points.size());
   const std::string spec_yaml = config::emit(spec);
   const bool resumed = prepare_directory(result.dir, options);
-  Journal journal(result.dir, "sensitivity", digest_of("sensitivity", spec_yaml, loaded.base_yaml), !resumed);
+  Journal journal(result.dir, "sensitivity", digest_of("sensitivity", spec.parameters, stats, spec.seed, loaded.base_yaml), !resumed);
   result.resumed = static_cast<std::int64_t>(journal.size());
-  if (!resumed) {
+  {
     write_atomic(result.dir / "sensitivity.yaml",
                  fmt::format("# The resolved sensitivity analysis {} (from {}), written by piracy-abm {}\n", spec.name,
                              file.string(), kVersion) +

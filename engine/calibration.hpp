@@ -43,7 +43,9 @@
 // Every evaluation (a candidate's R replications) is appended to journal.jsonl, keyed by the
 // candidate's unit-cube coordinates; --resume replays journaled evaluations instead of running
 // them. NLopt is seeded (nlopt::srand), so the optimiser asks for the same candidates again and
-// the final files are identical to an uninterrupted run's.
+// the final files are identical to an uninterrupted run's. The journal's digest covers only what
+// determines a replication's value (base scenario, parameters and scales, statistics, seed), so
+// a calibration can also be resumed with a larger budget or other weights and reuse every run.
 #include <cstdint>
 #include <filesystem>
 #include <map>
