@@ -18,6 +18,7 @@
 #include "agents/params.hpp"
 #include "agents/simulation.hpp"
 #include "app/experiment_cmd.hpp"
+#include "app/sensitivity_cmd.hpp"  // calibrate and sensitivity (issue 6)
 #include "economics/recovery.hpp"
 #include "engine/config.hpp"
 #include "engine/error.hpp"
@@ -203,6 +204,8 @@ int main(int argc, char** argv) {
   auto* ref = app.add_subcommand("reference", "Print the configuration reference (Markdown) generated from the schema");
 
   const auto experiment_cmd = piracy::app::add_experiment_command(app);
+  const auto calibrate_cmd = piracy::app::add_calibrate_command(app);
+  const auto sensitivity_cmd = piracy::app::add_sensitivity_command(app);
 
   try {
     app.parse(argc, argv);
@@ -214,6 +217,8 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(config_path, out_dir, seed, threads, sets, force, quiet);
     if (*check) return cmd_check(check_path, check_sets);
     if (*experiment_cmd->sub) return piracy::app::run_experiment_command(*experiment_cmd);
+    if (*calibrate_cmd->sub) return piracy::app::run_calibrate_command(*calibrate_cmd);
+    if (*sensitivity_cmd->sub) return piracy::app::run_sensitivity_command(*sensitivity_cmd);
     if (*rec) return cmd_recovery(rec_path, rec_event, rec_column, rec_pre, rec_max, rec_smooth);
     if (*ref) {
       std::cout << config::reference_markdown(config::document<ScenarioConfig>(), "Scenario configuration reference");
