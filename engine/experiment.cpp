@@ -323,6 +323,11 @@ std::string Plan::resolved_yaml() const {
 
 Plan load_plan(const fs::path& file, const std::vector<std::string>& overrides) {
   Node root = config::load_file(file);
+  if (root.map.empty()) {  // as for scenarios (agents/params.cpp): a truncated file, not "all defaults"
+    config::fail(root, "",
+                 "the file is empty (no experiment keys; a truncated or half-written file?); write at least "
+                 "`scenario: sparks_2020.yaml`");
+  }
   for (const auto& o : overrides) config::apply_override(root, o);
   Plan plan;
   plan.spec = config::parse<ExperimentSpec>(root);
