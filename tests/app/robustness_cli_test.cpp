@@ -209,3 +209,22 @@ TEST_CASE("numerical guards: a logit precision of 0 chooses uniformly instead of
   CHECK(fs::exists(tmp.path / "out" / "summary.json"));
   CHECK(slurp(tmp.path / "out" / "monthly.csv").find("nan") == std::string::npos);
 }
+
+TEST_CASE("interruptions: SIGTERM while a large experiment plan is being resolved stops it", "[cli][robustness]") {
+  // Found for issue 9: resolving the 100,000 points of a design (the limit) takes many minutes,
+  // and the signal was only acted on once runs started; `timeout` (one SIGTERM) could not stop it.
+  TempDir tmp;
+  TempDir capture;
+  std::ofstream(tmp.path / "big.yaml") << "name: big\nreplicates: 1\ndesign:\n  type: sobol\n  points: 100000\n"
+                                          "  parameters:\n    - {key: sceners.beta, min: 1, max: 3}\n";
+  const pid_t pid = start({"experiment", (tmp.path / "big.yaml").string(), "-o", "out", "-q"}, tmp.path, capture.path);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  REQUIRE(::kill(pid, SIGTERM) == 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Result r = finish(pid, capture.path);
+  INFO(r.err);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+  CHECK(r.code == 130);
+  CHECK(r.err == "interrupted by signal " + std::to_string(SIGTERM) + "\n");
+  CHECK(entries(tmp.path) == std::vector<std::string>{"big.yaml"});
+}
