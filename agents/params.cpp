@@ -43,7 +43,7 @@ void describe(Visitor& v, CalendarParams& p) {
                   "steady state and are not reported",
            .unit = "date"});
   v.field("start", p.start, {.doc = "First reported day", .unit = "date"});
-  v.field("end", p.end, {.doc = "Last reported day (inclusive)", .unit = "date"});
+  v.field("end", p.end, {.doc = "Last reported day (inclusive); at most 60 years after burn_in_start", .unit = "date"});
   v.check(p.start >= p.burn_in_start, "start", "must not be before burn_in_start");
   v.check(p.end >= p.start, "end", "must not be before start");
   v.check(p.end - p.burn_in_start <= 366 * 60, "end",
@@ -510,6 +510,13 @@ void describe(Visitor& v, ScenarioConfig& c) {
 
 ScenarioConfig load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
   auto root = config::load_file(path);
+  // An empty document would be "every default" (engine/config.hpp); as the file a user names it
+  // is far more likely a half-written or truncated file than a request for the defaults.
+  if (root.map.empty()) {
+    config::fail(root, "",
+                 "the file is empty (no configuration keys; a truncated or half-written file?); a scenario "
+                 "that changes nothing is written `extends: sparks_2020.yaml`");
+  }
   for (const auto& o : overrides) config::apply_override(root, o);
   return config::parse<ScenarioConfig>(root);
 }

@@ -466,7 +466,12 @@ void Simulation::decide() {
       const double umax = *std::max_element(u.begin(), u.end());
       std::array<double, kActions> w{};
       double sum = 0;
-      for (int k = 0; k < kActions; ++k) sum += (w[static_cast<std::size_t>(k)] = std::exp(sp.beta * (u[static_cast<std::size_t>(k)] - umax)));
+      // An unavailable action (u = -inf) has weight 0 explicitly: exp(beta * -inf) is NaN when beta = 0.
+      for (int k = 0; k < kActions; ++k) {
+        const double uk = u[static_cast<std::size_t>(k)];
+        sum += (w[static_cast<std::size_t>(k)] = uk == -std::numeric_limits<double>::infinity() ? 0.0 : std::exp(sp.beta * (uk - umax)));
+      }
+      if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
       Stream rng(cfg_.seed, Purpose::Decision, i, tick_);
       double x = rng.uniform() * sum;
       int act = kActions - 1;
@@ -1403,6 +1408,7 @@ void Simulation::step() {
   structural_change();      // 6
   market_step();            // 7
   record();                 // 8
+  guard_finite();           // NaN/inf in the day's aggregates stops the run (issue 9)
 #ifdef PIRACY_SEATBELTS
   check_invariants();
 #endif

@@ -101,6 +101,10 @@ class Simulation {
   void market_step();
   void record();
   void check_invariants() const;
+  // Numerical guards (issue 9; agents/numerical_guard.cpp): NaN or infinity stops the run with
+  // NumericalError naming the quantity, the tick (and date) and the entity.
+  void guard_finite();  //!< per tick, after record(): the day's aggregates (one pass over ~40 doubles)
+  [[noreturn]] void throw_non_finite_utility(std::size_t scener, const std::array<double, kActions>& u) const;
 
   // helpers
   std::int32_t new_scener(Role role, std::int32_t group, float skill, float alpha, Purpose purpose,

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <ctime>
 #include <iostream>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -227,6 +228,12 @@ int main(int argc, char** argv) {
   } catch (const piracy::Error& e) {
     std::cerr << e.what() << "\n";
     return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    // Within the schema's limits (README "Robustness and limits") a scenario can still be too
+    // large for this machine's memory: say so instead of calling it an internal error.
+    std::cerr << "piracy-abm: out of memory: the scenario or experiment is too large for this machine; "
+                 "reduce sceners.initial_sceners, groups.initial_groups, the horizon or --jobs\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "piracy-abm: internal error: " << e.what() << "\n";
     return 1;

@@ -57,6 +57,9 @@ inline constexpr std::string_view kEmbeddedPrefix = "<embedded>/";
 /// A YAML node that remembers where it came from.
 struct Node {
   enum class Kind { Null, Scalar, Sequence, Map };
+  // Declared here and defaulted below the struct: clang (14, with libstdc++ 12) otherwise
+  // instantiates std::pair<std::string, Node> while Node is still incomplete (fuzz preset).
+  Node();
   Kind kind = Kind::Null;
   std::string scalar;                             //!< Scalar: the text, escapes resolved
   std::vector<std::pair<std::string, Node>> map;  //!< Map, in document order
@@ -73,6 +76,7 @@ struct Node {
   [[nodiscard]] const Node* find(std::string_view key) const;
   [[nodiscard]] Node* find(std::string_view key);
 };
+inline Node::Node() = default;
 
 /// Parses one YAML document held in memory. Enforces the document rules: size <= 16 MiB,
 /// UTF-8 text without control characters, nesting <= 64, <= 2,000,000 nodes after alias

@@ -162,7 +162,8 @@ bool has_content(std::string_view text) {
 /// nesting is checked as collections open, long before yaml-cpp's own recursion guard (2000).
 class Builder : public YAML::EventHandler {
  public:
-  Builder(std::string file, int column_offset) : file_(std::move(file)), offset_(column_offset) {}
+  Builder(std::string file, int column_offset, std::string_view text = {})
+      : file_(std::move(file)), offset_(column_offset), text_(text) {}
 
   /// Our location for a yaml-cpp mark (0-based; columns shifted on line 1 for --set values).
   void locate(Node& n, const YAML::Mark& m) const {
@@ -215,6 +216,7 @@ class Builder : public YAML::EventHandler {
     n.kind = Node::Kind::Scalar;
     n.scalar = value;
     n.quoted = tag == "!";  // yaml-cpp tags quoted scalars "!" and plain ones "?"
+    if (n.quoted) require_closing_quote(mark);
     leaf(std::move(n), mark, anchor);
   }
 
@@ -362,8 +364,36 @@ class Builder : public YAML::EventHandler {
     top.expecting_key = true;
   }
 
+  /// yaml-cpp 0.7 accepts a quoted scalar that the end of the text cuts off (`name: "half`
+  /// as the last line): the typical truncated file. Scans from the opening quote at `mark` to
+  /// its closing quote (YAML 1.2 7.3: `\"` escapes in double quotes, `''` in single quotes);
+  /// each scalar is scanned once, so the cost is linear in the text.
+  void require_closing_quote(const YAML::Mark& mark) const {
+    // Mark::pos counts bytes of the UTF-8 text after a byte order mark, which yaml-cpp skips.
+    const std::size_t bom = text_.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) + bom >= text_.size()) return;
+    std::size_t i = static_cast<std::size_t>(mark.pos) + bom;
+    const char quote = text_[i];
+    if (quote != '"' && quote != '\'') return;  // not at the quote (e.g. a tagged scalar): not ours to judge
+    for (++i; i < text_.size(); ++i) {
+      if (quote == '"' && text_[i] == '\\') {
+        ++i;
+      } else if (text_[i] == quote) {
+        if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
+          ++i;
+        } else {
+          return;
+        }
+      }
+    }
+    fail_mark(mark, "",
+              fmt::format("unterminated quoted string: the {} quote opened here is never closed (a truncated file?)",
+                          quote == '"' ? "double" : "single"));
+  }
+
   std::string file_;
   int offset_;
+  std::string_view text_;  //!< the whole text (for require_closing_quote); empty: no check
   std::size_t count_ = 0;
   int documents_ = 0;
   std::vector<Frame> stack_;
@@ -459,7 +489,7 @@ class Counter : public YAML::EventHandler {
 Node parse_text(std::string_view text, const std::string& file, int column_offset, bool document) {
   check_size(text.size(), file);
   check_text(text, file, column_offset);
-  Builder builder(file, column_offset);
+  Builder builder(file, column_offset, text);
   try {
     if (text.find('*') != std::string_view::npos) {  // no '*', no alias: nothing to pre-count
       Counter counter(builder);
@@ -497,7 +527,7 @@ Node parse_text(std::string_view text, const std::string& file, int column_offse
                                                            : "a single value";
     fail_at(file, root.line, root.column, "",
             fmt::format("the top level is {}; a configuration must be a map of `key: value` "
-                        "entries (an empty file is also accepted)",
+                        "entries",
                         what));
   }
   return root;

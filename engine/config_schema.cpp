@@ -414,7 +414,12 @@ std::string reference_markdown(const std::vector<DocRow>& rows, std::string_view
   std::string out = fmt::format("# {}\n\n", title);
   out +=
       "Generated from the configuration schema (the `describe` functions); do not edit by hand.\n"
-      "Entries of a list of maps are written `key[].field`. Unknown keys are errors.\n\n";
+      "Entries of a list of maps are written `key[].field`. Unknown keys are errors.\n";
+  out += fmt::format(
+      "Limits of every file (and of each `extends` parent), checked before parsing: at most {} bytes (16 MiB), "
+      "{} levels of nested lists and maps, {} nodes after expanding aliases; UTF-8 text without control "
+      "characters; one document, a map at the top level, not empty. Numbers must be finite.\n\n",
+      kMaxFileBytes, kMaxDepth, kMaxNodes);
   out += "| Key | Type | Unit | Default | Allowed | Description | Source |\n";
   out += "|---|---|---|---|---|---|---|\n";
   for (const DocRow& r : rows) {

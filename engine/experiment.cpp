@@ -323,6 +323,11 @@ std::string Plan::resolved_yaml() const {
 
 Plan load_plan(const fs::path& file, const std::vector<std::string>& overrides) {
   Node root = config::load_file(file);
+  if (root.map.empty()) {  // as for scenarios (agents/params.cpp): a truncated file, not "all defaults"
+    config::fail(root, "",
+                 "the file is empty (no experiment keys; a truncated or half-written file?); write at least "
+                 "`scenario: sparks_2020.yaml`");
+  }
   for (const auto& o : overrides) config::apply_override(root, o);
   Plan plan;
   plan.spec = config::parse<ExperimentSpec>(root);
@@ -403,6 +408,9 @@ Plan load_plan(const fs::path& file, const std::vector<std::string>& overrides) 
     }
     for (const auto& p : d.parameters) plan.param_columns.push_back(p.key);
     for (std::size_t i = 0; i < n_points; ++i) {
+      // Resolving a point takes milliseconds, so a 100,000-point design takes many minutes:
+      // Ctrl-C / SIGTERM must stop it here too, not only once runs start (issue 9).
+      throw_if_interrupted();
       RunGroup g;
       g.name = std::to_string(i);
       Node node = base;

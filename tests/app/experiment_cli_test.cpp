@@ -227,6 +227,21 @@ TEST_CASE("experiment cli: an experiment killed midway resumes to the same files
     CHECK(count_lines(slurp(tmp.path / "int" / "journal.jsonl")) == 1 + 20);
     CHECK(slurp(tmp.path / "int" / "runs.csv") == runs);
   }
+  SECTION("SIGTERM (a batch scheduler's stop): kept like SIGINT, and --resume completes") {
+    const Result stopped = kill_midway(with_dir("term"), tmp.path, tmp.path / "term" / "journal.jsonl", 2, SIGTERM);
+    CHECK(stopped.code == 130);
+    CHECK(stopped.err.find("continue with --resume") != std::string::npos);
+    const long journaled = count_lines(slurp(tmp.path / "term" / "journal.jsonl")) - 1;
+    CHECK(journaled >= 2);
+    CHECK(journaled < 20);
+    CHECK(!fs::exists(tmp.path / "term" / "runs.csv"));
+    const Result resumed = run_cli(with_dir("term", {"--resume"}), tmp.path);
+    INFO(resumed.err);
+    REQUIRE(resumed.code == 0);
+    CHECK(count_lines(slurp(tmp.path / "term" / "journal.jsonl")) == 1 + 20);
+    CHECK(slurp(tmp.path / "term" / "runs.csv") == runs);
+    CHECK(slurp(tmp.path / "term" / "effects.csv") == slurp(tmp.path / "whole" / "effects.csv"));
+  }
 }
 
 TEST_CASE("experiment cli: invalid experiment files get located errors, exit 2 and write nothing",

@@ -651,3 +651,23 @@ TEST_CASE("document lists every field with type, default, range and source", "[c
   CHECK_THAT(md, Catch::Contains("| `rate` | number | per day | `0.25` | > 0 | A rate |  |"));
   CHECK_THAT(md, Catch::Contains("| `enforcement.operations[].date` | date (YYYY-MM-DD) | date | **required** |"));
 }
+
+TEST_CASE("a quoted string cut off by the end of the text is an error (truncated files)", "[config]") {
+  // yaml-cpp 0.7 accepts these and returns the text up to the end (found for issue 9).
+  CHECK(error_of([] { (void)parse_yaml("a: 1\nname: \"half written\n", "t.yaml"); }) ==
+        "t.yaml:2:7: error: unterminated quoted string: the double quote opened here is never closed (a truncated "
+        "file?)");
+  CHECK_THAT(error_of([] { (void)parse_yaml("name: 'half\n", "t.yaml"); }),
+             Catch::StartsWith("t.yaml:1:7: error: unterminated quoted string: the single quote"));
+  // Escaped quotes do not close a string. (Without the final newline yaml-cpp itself reports
+  // "illegal EOF in scalar"; with it, it accepted the text.)
+  CHECK_THAT(error_of([] { (void)parse_yaml("a: \"x\\\"\n", "t.yaml"); }), Catch::Contains("unterminated quoted string"));
+  CHECK_THAT(error_of([] { (void)parse_yaml("a: 'it''\n", "t.yaml"); }), Catch::Contains("unterminated quoted string"));
+  CHECK_THAT(error_of([] { (void)parse_yaml("a: 'half", "t.yaml"); }), Catch::Contains("error: malformed YAML: illegal EOF in scalar"));
+  // Closed strings are fine: escapes, doubled single quotes, several lines, multi-byte text
+  // before them, and a byte order mark (yaml-cpp's positions count bytes after it).
+  CHECK(parse_yaml("a: \"x\\\"y\"\nb: 'it''s'\n", "t.yaml").find("b")->scalar == "it's");
+  CHECK(parse_yaml("a: \"multi\n  line\"\n", "t.yaml").find("a")->scalar == "multi line");
+  CHECK(parse_yaml("é日🎬: \"x\"\nb: 'y'\n", "t.yaml").find("b")->scalar == "y");
+  CHECK(parse_yaml("\xEF\xBB\xBF" "a: \"q\"\n", "t.yaml").find("a")->scalar == "q");
+}
