@@ -49,7 +49,7 @@ namespace piracy::config {
 /// Hostile-input limits, checked before the work they protect.
 inline constexpr std::size_t kMaxFileBytes = std::size_t{16} << 20;  //!< 16 MiB per document
 inline constexpr int kMaxDepth = 64;                                 //!< nested lists/maps
-inline constexpr std::size_t kMaxNodes = 2'000'000;  //!< after alias expansion (alias bombs)
+inline constexpr std::size_t kMaxNodes = 200'000;  //!< after alias expansion (alias bombs)
 
 /// File name under which documents from the embedded table are reported.
 inline constexpr std::string_view kEmbeddedPrefix = "<embedded>/";
@@ -79,7 +79,7 @@ struct Node {
 inline Node::Node() = default;
 
 /// Parses one YAML document held in memory. Enforces the document rules: size <= 16 MiB,
-/// UTF-8 text without control characters, nesting <= 64, <= 2,000,000 nodes after alias
+/// UTF-8 text without control characters, nesting <= 64, <= 200,000 nodes after alias
 /// expansion, no duplicate keys, string keys only, one document, and a map at the top level
 /// (an empty or comment-only document is an empty map). `extends` is NOT resolved here.
 Node parse_yaml(std::string_view text, const std::string& filename);
