@@ -461,7 +461,7 @@ TEST_CASE("cli: --set beats the file, and an extending file beats its parent", "
     const YAML::Node c = YAML::Load(r.out);
     CHECK(c["seed"].as<int>() == 99);                           // child (small.yaml: 7)
     CHECK(c["groups"]["initial_groups"].as<int>() == 55);       // child (small.yaml: 60)
-    CHECK(c["groups"]["slots_per_effort"].as<double>() == 0.67); // sibling kept: deep merge (sparks_2020.yaml, calibrated)
+    CHECK(c["groups"]["slots_per_effort"].as<double>() == 0.69); // sibling kept: deep merge (sparks_2020.yaml, calibrated)
     CHECK(c["sceners"]["initial_sceners"].as<int>() == 500);    // small.yaml (sparks_2020: 6000)
     CHECK(c["name"].as<std::string>() == "small");              // small.yaml
     // Only sparks_2020.yaml has observed points (the embedded copy is built from this file).
