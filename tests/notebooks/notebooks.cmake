@@ -31,3 +31,5 @@ piracy_add_notebook_test(02_studio_losses
   02_losses_by_channel 02_monthly_losses_revenue 02_sparks_attributed_loss)
 piracy_add_notebook_test(03_policy_experiments
   03_effects_paired_unpaired 03_recovery_by_arm 03_monthly_scene_p2p_by_arm)
+piracy_add_notebook_test(04_calibration_and_sensitivity
+  04_calibration_fit_and_estimates 04_calibration_trace 04_morris 04_sobol)
