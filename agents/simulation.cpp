@@ -541,7 +541,11 @@ Simulation::SlotIndex Simulation::index_slots(bool count_wholesale) const {
 }
 
 void Simulation::race() {
-  const auto [range, open] = index_slots(true);
+  // (named references, not a structured binding: the parallel lambda below captures them, which
+  // clang 14 -- the fuzz build -- does not allow for structured bindings)
+  const SlotIndex index = index_slots(true);
+  const auto& range = index.range;
+  const auto& open = index.open;
   t_.slots = 0;
   for (double o : open) t_.slots += o;
 
