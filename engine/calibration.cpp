@@ -797,6 +797,21 @@ std::string g3(double x) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// Checks without runs (fuzz targets)
+
+void check_calibration_file(const fs::path& file, const std::vector<std::string>& overrides) {
+  CalibrationSpec spec;
+  const Loaded loaded = load_common(file, overrides, spec);
+  (void)statistics_of(spec.targets, loaded, "targets");
+}
+
+void check_sensitivity_file(const fs::path& file, const std::vector<std::string>& overrides) {
+  SensitivitySpec spec;
+  const Loaded loaded = load_common(file, overrides, spec);
+  (void)statistics_of(spec.outputs, loaded, "outputs");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Calibration
 
 CalibrationResult run_calibration(const fs::path& file, const std::vector<std::string>& overrides,

@@ -205,6 +205,12 @@ struct CalibrationResult {
   std::string report;                 //!< report.txt
 };
 
+/// Loads and checks a calibration (sensitivity) file as `calibrate` (`sensitivity`) does before
+/// its first run -- the file, its overrides, its base scenario and its statistics -- without
+/// running anything or writing a file. Throws ConfigError (located). Used by fuzz/fuzz_experiment.
+void check_calibration_file(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
+void check_sensitivity_file(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
+
 /// Loads, validates and runs a calibration; writes the output directory. Throws ConfigError
 /// (exit 2) before anything is written when the file is bad.
 CalibrationResult run_calibration(const std::filesystem::path& file, const std::vector<std::string>& overrides,

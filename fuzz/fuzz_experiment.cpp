@@ -7,12 +7,12 @@
 // The target therefore parses the spec first and only resolves plans of at most kMaxRuns arms or
 // points; larger ones are still parsed and validated.
 //
-// TODO(calibration, issue 6): the calibration loader is being written on another branch. When it
-// lands, add its entry point below (input bytes -> calibration file -> its load function), under
-// the same expect_clean rule, and seed the corpus with configs/calibration*/ (fuzz/make_corpus.sh).
+// The calibration and sensitivity loaders (engine/calibration.hpp check_*_file) are fuzzed on the
+// same inputs; the corpus includes configs/calibration/ and configs/sensitivity/ (make_corpus.sh).
 #include <cstdint>
 #include <string>
 
+#include "engine/calibration.hpp"
 #include "engine/config.hpp"
 #include "engine/experiment.hpp"
 #include "fuzz/fuzz_common.hpp"
@@ -39,6 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (runs > kMaxRuns) return;
     (void)piracy::experiment::load_plan(path);
   });
-  // TODO(calibration, issue 6): piracy::fuzz::expect_clean([&] { (void)calibration::load(path); });
+  // The same bytes as a calibration file and as a sensitivity file (their loaders share the
+  // schema machinery and the base-scenario resolution; nothing is run).
+  piracy::fuzz::expect_clean([&] { piracy::calibration::check_calibration_file(path); });
+  piracy::fuzz::expect_clean([&] { piracy::calibration::check_sensitivity_file(path); });
   return 0;
 }

@@ -14,7 +14,7 @@ add() {  # add TARGET FILE
 while IFS= read -r -d '' f; do
   case "$f" in
     */experiments/arms/*) add scenario "$f" ;;
-    */experiments/*) add experiment "$f" ;;
+    */experiments/*|*/calibration/*|*/sensitivity/*) add experiment "$f" ;;
     *) add scenario "$f" ;;
   esac
 done < <(find "$root/configs" "$root/tests/app/fixtures" "$root/tests/engine/config_fixtures" -type f -name '*.yaml' -print0)
