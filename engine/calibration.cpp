@@ -29,6 +29,7 @@
 #include "economics/recovery.hpp"
 #include "engine/design.hpp"
 #include "engine/error.hpp"
+#include "engine/files.hpp"
 #include "engine/experiment.hpp"
 #include "engine/interrupt.hpp"
 #include "engine/mpi.hpp"
@@ -291,31 +292,11 @@ Summary summarize_values(const std::vector<double>& x) {
   return s;
 }
 
-std::string utc_now() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using files::utc_now;
 
 std::string errno_text() { return std::error_code(errno, std::generic_category()).message(); }
 
-void write_atomic(const fs::path& path, std::string_view content) {
-  const fs::path tmp = path.parent_path() / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError(fmt::format("cannot write {}", path.string()));
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw IoError(fmt::format("cannot write {}: {}", path.string(), errno_text()));
-}
+using files::write_atomic;
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -30,6 +30,7 @@
 #include "engine/config.hpp"
 #include "engine/design.hpp"
 #include "engine/error.hpp"
+#include "engine/files.hpp"
 #include "engine/interrupt.hpp"
 #include "engine/mpi.hpp"
 #include "engine/output.hpp"
@@ -875,41 +876,11 @@ namespace {
 
 constexpr const char* kJournal = "journal.jsonl";
 
-std::string utc_now() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using files::utc_now;
 
 std::string errno_text() { return std::error_code(errno, std::generic_category()).message(); }
 
-/// Writes `content` to a temporary file beside `path` and renames it into place (rename(2) is
-/// atomic): a reader never sees a half-written table, even after a crash.
-void write_atomic(const fs::path& path, std::string_view content) {
-  const fs::path tmp = path.parent_path() / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(fmt::format("cannot write {}: {}", path.string(), errno_text()));
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const auto n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = errno_text();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IoError(fmt::format("cannot write {}: {}", path.string(), why));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw IoError(fmt::format("cannot write {}: {}", path.string(), why));
-  }
-}
+using files::write_atomic;
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
