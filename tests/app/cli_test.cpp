@@ -26,97 +26,24 @@
 
 #include "piracy/version.hpp"
 
+#include "support/cli.hpp"
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+using namespace piracy::testing;
+
 namespace {
 
-const std::string kProgram = PIRACY_PROGRAM;
 const fs::path kFixtures = fs::path(PIRACY_SOURCE_DIR) / "tests" / "app" / "fixtures";
 
 std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
-
-/// A fresh, empty directory, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("piracy_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
-/// Names of the entries of a directory (hidden ones included), sorted.
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void spit(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream s(text);
   for (std::string line; std::getline(s, line);) out.push_back(line);
   return out;
-}
-
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-/// Runs the program with `args` in the working directory `cwd`, stdout and stderr captured to
-/// files outside `cwd` (so that "nothing was written" can be checked on `cwd` itself). fork/exec
-/// rather than system(): no shell quoting of arguments.
-Result run_cli(const std::vector<std::string>& args, const fs::path& cwd) {
-  TempDir capture;
-  const fs::path out_file = capture.path / "stdout";
-  const fs::path err_file = capture.path / "stderr";
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int out_fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out_fd < 0 || err_fd < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0 ||
-        ::chdir(cwd.c_str()) != 0) {
-      ::_exit(127);
-    }
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kProgram.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(kProgram.c_str(), argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out_file);
-  r.err = slurp(err_file);
-  return r;
 }
 
 /// 1-based line and column of the first occurrence of `needle` in `text` (a YAML or CSV file),

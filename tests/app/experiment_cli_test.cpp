@@ -20,94 +20,18 @@
 #include <thread>
 #include <vector>
 
+#include "support/cli.hpp"
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+using namespace piracy::testing;
+
 namespace {
 
-const std::string kProgram = PIRACY_PROGRAM;
 const fs::path kFixtures = fs::path(PIRACY_SOURCE_DIR) / "tests" / "app" / "fixtures" / "experiments";
 
 std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("piracy_experiment_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-long count_lines(const std::string& text) { return static_cast<long>(std::count(text.begin(), text.end(), '\n')); }
-
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-/// Starts the program with `args` in `cwd`, stdout and stderr to files of `capture`; returns its pid.
-pid_t start(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& capture) {
-  const fs::path out_file = capture / "stdout", err_file = capture / "stderr";
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int out_fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out_fd < 0 || err_fd < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
-      ::_exit(127);
-    }
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kProgram.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(kProgram.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-Result finish(pid_t pid, const fs::path& capture) {
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(capture / "stdout");
-  r.err = slurp(capture / "stderr");
-  return r;
-}
-
-Result run_cli(const std::vector<std::string>& args, const fs::path& cwd) {
-  TempDir capture;
-  return finish(start(args, cwd, capture.path), capture.path);
-}
-
-/// "FILE:LINE:COLUMN: error: " of the first occurrence of `needle` in the fixture.
-std::string located(const std::string& file, const std::string& needle) {
-  const std::string text = slurp(file);
-  const auto pos = text.find(needle);
-  REQUIRE(pos != std::string::npos);
-  const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n');
-  const auto line_start = text.rfind('\n', pos);
-  const auto column = line_start == std::string::npos ? pos + 1 : pos - line_start;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": error: ";
-}
 
 /// Kills an experiment with `sig` once its journal holds `runs` finished runs; returns its result.
 Result kill_midway(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& journal, long runs,

@@ -27,87 +27,15 @@
 #include <thread>
 #include <vector>
 
+#include "support/cli.hpp"
+
 namespace fs = std::filesystem;
+
+using namespace piracy::testing;
 
 namespace {
 
-const std::string kProgram = PIRACY_PROGRAM;
 const std::string kSmall = (fs::path(PIRACY_SOURCE_DIR) / "tests" / "app" / "fixtures" / "small.yaml").string();
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("piracy_robustness_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-/// Starts the program in `cwd`; `setup` runs in the child just before exec (environment, limits).
-pid_t start(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& capture,
-            const std::function<void()>& setup = {}) {
-  const fs::path out_file = capture / "stdout", err_file = capture / "stderr";
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int out_fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out_fd < 0 || err_fd < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
-      ::_exit(127);
-    }
-    if (setup) setup();
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kProgram.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(kProgram.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-Result finish(pid_t pid, const fs::path& capture) {
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(capture / "stdout");
-  r.err = slurp(capture / "stderr");
-  return r;
-}
-
-Result run_cli(const std::vector<std::string>& args, const fs::path& cwd, const std::function<void()>& setup = {}) {
-  TempDir capture;
-  return finish(start(args, cwd, capture.path, setup), capture.path);
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
