@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/calibration.hpp"
+
 namespace piracy::app {
 
 struct CalibrateCommand {
@@ -19,6 +21,12 @@ struct CalibrateCommand {
   bool quiet = false;
   int jobs = 0;
 };
+
+/// The options `calibrate` and `sensitivity` share (file, -o, --set, --jobs, --resume, --force, -q).
+void add_calibration_options(CLI::App* sub, CalibrateCommand& cmd);
+/// Installs the interrupt handlers and turns the options into RunOptions (UsageError when
+/// --resume and --force are both given).
+calibration::RunOptions calibration_options(const CalibrateCommand& cmd);
 
 /// Adds the `calibrate` subcommand to `app`.
 std::shared_ptr<CalibrateCommand> add_calibrate_command(CLI::App& app);

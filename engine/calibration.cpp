@@ -20,6 +20,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <nlopt.hpp>
@@ -364,6 +365,22 @@ json number_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr
 /// finishes, so a resumed calibration or sensitivity analysis reruns nothing that finished.
 class Journal {
  public:
+  /// A mirror of rank 0's journal on an MPI rank > 0: the same cache, built from the journal's
+  /// text as rank 0 opened it, and kept equal by recording the same all-gathered results; it
+  /// never touches the file.
+  struct Mirror {};
+  Journal(Mirror, const std::string& text) : path_("journal.jsonl (rank 0)") {
+    std::istringstream lines(text);
+    std::string line;
+    std::size_t number = 0;
+    while (std::getline(lines, line)) {
+      if (++number == 1) continue;  // the header, checked by rank 0
+      load_line(json::parse(line));
+    }
+  }
+  /// The journal's text as it stands (rank 0 sends it to the mirrors).
+  [[nodiscard]] std::string text() const { return read_text(path_); }
+
   Journal(const fs::path& dir, const std::string& kind, const std::string& digest, bool fresh)
       : path_(dir / "journal.jsonl") {
     fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -406,9 +423,11 @@ class Journal {
         }
         continue;
       }
-      std::vector<double> values;
-      for (const auto& x : j.at("values")) values.push_back(x.is_number() ? x.get<double>() : kNaN);
-      cache_[j.at("x").get<std::string>() + "#" + std::to_string(j.at("rep").get<int>())] = values;
+      try {
+        load_line(j);
+      } catch (const json::exception&) {
+        throw IoError(fmt::format("{}:{}: not a journal line; remove it to resume", path_.string(), number));
+      }
     }
     if (number == 0) append(header.dump());
   }
@@ -423,9 +442,11 @@ class Journal {
     return it == cache_.end() ? nullptr : &it->second;
   }
   void record(const std::string& x, std::size_t rep, const std::vector<double>& values) {
-    json v = json::array();
-    for (const double d : values) v.push_back(number_or_null(d));
-    append(json{{"x", x}, {"rep", rep}, {"values", v}}.dump());
+    if (fd_ >= 0) {  // a mirror only caches
+      json v = json::array();
+      for (const double d : values) v.push_back(number_or_null(d));
+      append(json{{"x", x}, {"rep", rep}, {"values", v}}.dump());
+    }
     cache_[x + "#" + std::to_string(rep)] = values;
   }
   [[nodiscard]] std::size_t size() const { return cache_.size(); }
@@ -441,6 +462,11 @@ class Journal {
       done += static_cast<std::size_t>(n);
     }
     ::fdatasync(fd_);
+  }
+  void load_line(const json& j) {
+    std::vector<double> values;
+    for (const auto& x : j.at("values")) values.push_back(x.is_number() ? x.get<double>() : kNaN);
+    cache_[j.at("x").get<std::string>() + "#" + std::to_string(j.at("rep").get<int>())] = values;
   }
   fs::path path_;
   int fd_ = -1;
@@ -529,9 +555,55 @@ ScenarioConfig Model::scenario(const std::vector<double>& unit) const {
 
 std::string Model::scenario_yaml(const std::vector<double>& unit) const { return to_yaml(scenario(unit)); }
 
-std::vector<std::vector<std::vector<double>>> Model::evaluate(const std::vector<std::vector<double>>& points,
-                                                              std::size_t replicates, int jobs) const {
+namespace {
+/// The kind of an exception, so that a failure on one MPI rank is rethrown as the same type on
+/// every rank (Model::Batch::rethrow_failure).
+std::string kind_of(std::exception_ptr e, std::string& message) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Interrupted& x) {
+    message = x.what();
+    return "interrupted";
+  } catch (const ConfigError& x) {
+    message = x.what();
+    return "config";
+  } catch (const UsageError& x) {
+    message = x.what();
+    return "usage";
+  } catch (const NumericalError& x) {
+    message = x.what();
+    return "numerical";
+  } catch (const ModelError& x) {
+    message = x.what();
+    return "model";
+  } catch (const IoError& x) {
+    message = x.what();
+    return "io";
+  } catch (const std::exception& x) {
+    message = x.what();
+    return "other";
+  }
+}
+
+[[noreturn]] void throw_kind(const std::string& kind, const std::string& message) {
+  if (kind == "interrupted") throw Interrupted(message);
+  if (kind == "config") throw ConfigError(message);
+  if (kind == "usage") throw UsageError(message);
+  if (kind == "numerical") throw NumericalError(message);
+  if (kind == "io") throw IoError(message);
+  throw ModelError(message);
+}
+}  // namespace
+
+void Model::Batch::rethrow_failure() const {
+  if (!error_kind.empty()) throw_kind(error_kind, error);
+}
+
+Model::Batch Model::run_batch(const std::vector<std::vector<double>>& points, std::size_t replicates, int jobs,
+                              const mpi::Session* session) const {
   if (replicates > seeds_.size()) throw ModelError("calibration: more replicates than seeds");
+  const std::size_t ranks = session != nullptr ? static_cast<std::size_t>(session->size()) : 1;
+  const std::size_t rank = session != nullptr ? static_cast<std::size_t>(session->rank()) : 0;
   // One single-group experiment plan per point: execute_run does the run, its paired
   // counterfactual and the metrics exactly as `piracy-abm experiment` does.
   std::vector<experiment::Plan> plans(points.size());
@@ -546,45 +618,105 @@ std::vector<std::vector<std::vector<double>>> Model::evaluate(const std::vector<
     plan.groups.push_back(std::move(g));
     plan.seeds.assign(seeds_.begin(), seeds_.begin() + static_cast<std::ptrdiff_t>(replicates));
   }
-  std::vector<std::vector<std::vector<double>>> out(points.size(),
-                                                    std::vector<std::vector<double>>(replicates));
-  const std::size_t tasks = points.size() * replicates;
+  Batch batch;
+  batch.values.assign(points.size(), std::vector<std::vector<double>>(replicates));
+  batch.done.assign(points.size(), std::vector<char>(replicates, 0));
+  // This rank's share: tasks t = rank, rank + ranks, ... (round-robin, as `experiment` shares runs).
+  std::vector<std::size_t> mine;
+  for (std::size_t t = rank; t < points.size() * replicates; t += ranks) mine.push_back(t);
+  std::vector<std::exception_ptr> failures(mine.size());
   const auto& names = experiment::metric_names();
   tbb::task_arena arena(std::max(1, jobs));
   arena.execute([&] {
     tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, tasks, 1),
+        tbb::blocked_range<std::size_t>(0, mine.size(), 1),
         [&](const tbb::blocked_range<std::size_t>& r) {
-          for (std::size_t t = r.begin(); t != r.end(); ++t) {
-            const std::size_t p = t / replicates, rep = t % replicates;
-            const auto rec = experiment::execute_run(plans[p], static_cast<std::int64_t>(rep), threads_per_run_);
-            std::vector<double> stats;
-            for (const auto& s : statistics_) {
-              if (!s.metric.empty()) {
-                const auto k = static_cast<std::size_t>(std::find(names.begin(), names.end(), s.metric) - names.begin());
-                stats.push_back(k < rec.metrics.size() ? rec.metrics[k] : kNaN);
-                continue;
+          for (std::size_t i = r.begin(); i != r.end(); ++i) {
+            const std::size_t t = mine[i], p = t / replicates, rep = t % replicates;
+            try {
+              const auto rec = experiment::execute_run(plans[p], static_cast<std::int64_t>(rep), threads_per_run_);
+              std::vector<double> stats;
+              for (const auto& s : statistics_) {
+                if (!s.metric.empty()) {
+                  const auto k = static_cast<std::size_t>(std::find(names.begin(), names.end(), s.metric) - names.begin());
+                  stats.push_back(k < rec.metrics.size() ? rec.metrics[k] : kNaN);
+                  continue;
+                }
+                const auto vi = static_cast<std::size_t>(
+                    std::find(rec.variables.begin(), rec.variables.end(), s.series) - rec.variables.begin());
+                const auto at = [&](const std::string& month) {
+                  const auto pi = static_cast<std::size_t>(
+                      std::find(rec.periods.begin(), rec.periods.end(), month) - rec.periods.begin());
+                  return vi < rec.series.size() && pi < rec.periods.size() ? rec.series[vi][pi] : kNaN;
+                };
+                double x = at(s.month);
+                if (!s.ratio_to.empty()) {
+                  const double d = at(s.ratio_to);
+                  x = d != 0 ? x / d : kNaN;
+                }
+                stats.push_back(x);
               }
-              const auto vi = static_cast<std::size_t>(
-                  std::find(rec.variables.begin(), rec.variables.end(), s.series) - rec.variables.begin());
-              const auto at = [&](const std::string& month) {
-                const auto pi = static_cast<std::size_t>(
-                    std::find(rec.periods.begin(), rec.periods.end(), month) - rec.periods.begin());
-                return vi < rec.series.size() && pi < rec.periods.size() ? rec.series[vi][pi] : kNaN;
-              };
-              double x = at(s.month);
-              if (!s.ratio_to.empty()) {
-                const double d = at(s.ratio_to);
-                x = d != 0 ? x / d : kNaN;
-              }
-              stats.push_back(x);
+              // inf as NaN: the journal and the MPI messages carry a non-finite value as null, so
+              // a fresh, a resumed and a distributed calibration must all see the same NaN.
+              for (auto& x : stats)
+                if (!std::isfinite(x)) x = kNaN;
+              batch.values[p][rep] = std::move(stats);
+              batch.done[p][rep] = 1;
+            } catch (...) {
+              // Kept, not propagated: the other runs finish (or stop at their next tick when
+              // interrupted) and what finished is journaled before the failure is rethrown.
+              failures[i] = std::current_exception();
             }
-            out[p][rep] = std::move(stats);
           }
         },
         tbb::simple_partitioner());
   });
-  return out;
+  // The first failure in task order: the same on every rank, whichever rank met it.
+  std::size_t failed_task = std::numeric_limits<std::size_t>::max();
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    if (failures[i]) {
+      failed_task = mine[i];
+      batch.error_kind = kind_of(failures[i], batch.error);
+      break;
+    }
+  }
+  if (ranks > 1) {
+    // Share every rank's results. Doubles travel as JSON numbers, which nlohmann::json writes in
+    // the shortest form that reads back to the same double (round-trip exact); NaN as null.
+    json mine_json = {{"results", json::array()}};
+    for (const std::size_t t : mine) {
+      const std::size_t p = t / replicates, rep = t % replicates;
+      if (batch.done[p][rep] == 0) continue;
+      json v = json::array();
+      for (const double d : batch.values[p][rep]) v.push_back(number_or_null(d));
+      mine_json["results"].push_back(json{{"t", t}, {"v", v}});
+    }
+    if (!batch.error_kind.empty())
+      mine_json["failure"] = {{"t", failed_task}, {"kind", batch.error_kind}, {"message", batch.error}};
+    for (const auto& text : session->all_gather(mine_json.dump())) {
+      const json j = json::parse(text);
+      for (const auto& r : j.at("results")) {
+        const auto t = r.at("t").get<std::size_t>();
+        std::vector<double> values;
+        for (const auto& x : r.at("v")) values.push_back(x.is_number() ? x.get<double>() : kNaN);
+        batch.values[t / replicates][t % replicates] = std::move(values);
+        batch.done[t / replicates][t % replicates] = 1;
+      }
+      if (j.contains("failure") && j["failure"].at("t").get<std::size_t>() < failed_task) {
+        failed_task = j["failure"].at("t").get<std::size_t>();
+        batch.error_kind = j["failure"].at("kind").get<std::string>();
+        batch.error = j["failure"].at("message").get<std::string>();
+      }
+    }
+  }
+  return batch;
+}
+
+std::vector<std::vector<std::vector<double>>> Model::evaluate(const std::vector<std::vector<double>>& points,
+                                                              std::size_t replicates, int jobs) const {
+  auto batch = run_batch(points, replicates, jobs, nullptr);
+  batch.rethrow_failure();
+  return std::move(batch.values);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,16 +834,15 @@ int default_jobs(const RunOptions& o, std::int64_t threads_per_run) {
 }
 
 /// Evaluates points with the journal as a cache: only (point, replicate) pairs not journaled
-/// are run, in one parallel batch; each result is journaled. Returns [point][rep][stat].
+/// are run, in one parallel batch (shared across MPI ranks); each result is journaled, also when
+/// another run of the batch failed or was interrupted -- then the failure is rethrown after.
+/// Returns [point][rep][stat].
 std::vector<std::vector<std::vector<double>>> evaluate_cached(const Model& model, Journal& journal,
                                                               const std::vector<std::vector<double>>& points,
                                                               std::size_t replicates, int jobs,
-                                                              std::int64_t& executed) {
+                                                              std::int64_t& executed, const mpi::Session& session) {
   std::vector<std::vector<std::vector<double>>> out(points.size(), std::vector<std::vector<double>>(replicates));
-  // Group missing replicates by the highest missing count: points with all replicates missing
-  // are run together (the usual case); partial points run their missing replicates alone.
   std::vector<std::vector<double>> todo;
-  std::vector<std::size_t> todo_index;
   for (std::size_t i = 0; i < points.size(); ++i) {
     const std::string key = unit_key(points[i]);
     bool complete = true;
@@ -722,29 +853,65 @@ std::vector<std::vector<std::vector<double>>> evaluate_cached(const Model& model
         complete = false;
       }
     }
-    if (!complete && std::find(todo.begin(), todo.end(), points[i]) == todo.end()) {
-      todo.push_back(points[i]);
-      todo_index.push_back(i);
-    }
+    if (!complete && std::find(todo.begin(), todo.end(), points[i]) == todo.end()) todo.push_back(points[i]);
   }
-  if (!todo.empty()) {
-    // Runs all replicates of the points to do (journaled replicates rerun identically: CRN).
-    const auto res = model.evaluate(todo, replicates, jobs);
-    for (std::size_t j = 0; j < todo.size(); ++j) {
-      const std::string key = unit_key(todo[j]);
-      for (std::size_t r = 0; r < replicates; ++r) {
-        if (journal.find(key, r) == nullptr) {
-          journal.record(key, r, res[j][r]);
-          ++executed;
-        }
+  if (todo.empty()) return out;
+  // Runs all replicates of the points to do (journaled replicates rerun identically: CRN).
+  const auto batch = model.run_batch(todo, replicates, jobs, &session);
+  for (std::size_t j = 0; j < todo.size(); ++j) {
+    const std::string key = unit_key(todo[j]);
+    for (std::size_t r = 0; r < replicates; ++r) {
+      if (batch.done[j][r] != 0 && journal.find(key, r) == nullptr) {
+        journal.record(key, r, batch.values[j][r]);
+        ++executed;
       }
     }
-    for (std::size_t i = 0; i < points.size(); ++i) {
-      const std::string key = unit_key(points[i]);
-      for (std::size_t r = 0; r < replicates; ++r) out[i][r] = *journal.find(key, r);
-    }
+  }
+  batch.rethrow_failure();
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const std::string key = unit_key(points[i]);
+    for (std::size_t r = 0; r < replicates; ++r) out[i][r] = *journal.find(key, r);
   }
   return out;
+}
+
+/// Opens the output directory and the journal: rank 0 prepares the directory, opens (or resumes)
+/// the journal and runs `root_setup` (files written before the first run); then it sends the
+/// outcome and the journal's text to every other rank, which mirrors it. A refusal on rank 0
+/// (an existing directory, a foreign journal, ...) is rethrown on every rank, so that no rank
+/// waits for a batch that will never come. Ranks > 0 return nullptr when rank 0 refused: they
+/// stop quietly with rank 0's exit code in `exit_code` (rank 0 reports).
+std::unique_ptr<Journal> open_journal(const fs::path& dir, const RunOptions& options, const std::string& kind,
+                                      const std::string& digest, const std::function<void()>& root_setup,
+                                      const mpi::Session& session, int& exit_code) {
+  std::unique_ptr<Journal> journal;
+  std::string setup;
+  if (session.rank() == 0) {
+    try {
+      const bool resumed = prepare_directory(dir, options);
+      journal = std::make_unique<Journal>(dir, kind, digest, !resumed);
+      root_setup();
+      if (session.size() > 1) setup = json{{"status", 0}, {"journal", journal->text()}}.dump();
+    } catch (...) {
+      if (session.size() > 1) {
+        std::string message;
+        const std::string k = kind_of(std::current_exception(), message);
+        int code = 1;
+        if (k == "config" || k == "usage") code = 2;
+        if (k == "interrupted") code = 130;
+        setup = json{{"status", code}}.dump();
+        session.broadcast(setup);
+      }
+      throw;
+    }
+    session.broadcast(setup);
+    return journal;
+  }
+  session.broadcast(setup);
+  const json j = json::parse(setup);
+  exit_code = j.at("status").get<int>();
+  if (exit_code != 0) return nullptr;
+  return std::make_unique<Journal>(Journal::Mirror{}, j.at("journal").get<std::string>());
 }
 
 std::vector<double> means_of(const std::vector<std::vector<double>>& reps, std::size_t stats) {
@@ -802,12 +969,7 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   CalibrationSpec spec;
   const Loaded loaded = load_common(file, overrides, spec);
   const auto stats = statistics_of(spec.targets, loaded, "targets");
-  if (session.size() > 1) {
-    // Honest limitation: candidates are evaluated in parallel on one machine (TBB); sharing
-    // them across MPI ranks is not implemented yet.
-    throw UsageError("piracy-abm calibrate does not distribute over MPI ranks yet: run it without mpirun "
-                     "(its candidates' replications run in parallel on the cores of one machine)");
-  }
+  const bool root = session.rank() == 0;
   const std::size_t p = spec.parameters.size(), m = spec.targets.size();
   const auto R = static_cast<std::size_t>(spec.replicates);
   const std::size_t RF = spec.final_replicates > 0 ? static_cast<std::size_t>(spec.final_replicates) : R;
@@ -819,17 +981,20 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   result.dir = options.out_dir.empty() ? fs::path("piracy-output") / spec.name : options.out_dir;
   const std::string spec_yaml = config::emit(spec);
   const std::string digest = digest_of("calibration", spec.parameters, stats, spec.seed, loaded.base_yaml);
-  const bool resumed = prepare_directory(result.dir, options);
-  Journal journal(result.dir, "calibration", digest, !resumed);
+  const auto journal_ptr = open_journal(
+      result.dir, options, "calibration", digest,
+      [&] {  // rewritten on resume: a resumed calibration may have a larger budget (see digest_of)
+        write_atomic(result.dir / "calibration.yaml",
+                     fmt::format("# The resolved calibration {} (from {}), written by piracy-abm {}; scenario.yaml is "
+                                 "its base scenario\n",
+                                 spec.name, file.string(), kVersion) +
+                         spec_yaml);
+        write_atomic(result.dir / "scenario.yaml", loaded.base_yaml);
+      },
+      session, result.exit_code);
+  if (!journal_ptr) return result;  // rank > 0: rank 0 refused the setup and reports why
+  Journal& journal = *journal_ptr;
   result.resumed = static_cast<std::int64_t>(journal.size());
-  {  // rewritten on resume: a resumed calibration may have a larger budget (see digest_of)
-    write_atomic(result.dir / "calibration.yaml",
-                 fmt::format("# The resolved calibration {} (from {}), written by piracy-abm {}; scenario.yaml is "
-                             "its base scenario\n",
-                             spec.name, file.string(), kVersion) +
-                     spec_yaml);
-    write_atomic(result.dir / "scenario.yaml", loaded.base_yaml);
-  }
   std::int64_t executed = 0;
 
   // Weights.
@@ -839,7 +1004,7 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   if (spec.weighting == "bootstrap") {
     // Bootstrap variance of the simulated mean over the R replications at the centre of the box:
     // noisy moments are down-weighted (W = diag(1 / (sigma^2 + v))).
-    const auto reps = evaluate_cached(model, journal, {centre}, R, jobs, executed)[0];
+    const auto reps = evaluate_cached(model, journal, {centre}, R, jobs, executed, session)[0];
     for (std::size_t k = 0; k < m; ++k) {
       std::vector<double> boot;
       for (std::uint64_t b = 0; b < 200; ++b) {
@@ -871,7 +1036,7 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   std::vector<TraceRow> trace;
   std::exception_ptr failure;
   std::size_t best = 0;
-  const bool progress = options.progress;
+  const bool progress = options.progress && root;
   const auto record = [&](const std::string& phase, const std::vector<double>& u,
                           const std::vector<std::vector<double>>& reps) {
     TraceRow row{phase, u, means_of(reps, m), 0};
@@ -898,7 +1063,7 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   Ctx ctx{[&](const std::vector<double>& u) {
     if (failure) return std::numeric_limits<double>::max();
     try {
-      const auto reps = evaluate_cached(model, journal, {u}, R, jobs, executed)[0];
+      const auto reps = evaluate_cached(model, journal, {u}, R, jobs, executed, session)[0];
       const double j = record(phase, u, reps);
       if (++phase_evals >= phase_budget && current != nullptr) current->force_stop();
       return j;
@@ -964,13 +1129,13 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
     jac_points.push_back(up);
     jac_points.push_back(dn);
   }
-  const auto jac = evaluate_cached(model, journal, jac_points, R, jobs, executed);
+  const auto jac = evaluate_cached(model, journal, jac_points, R, jobs, executed, session);
   for (std::size_t i = 0; i < jac_points.size(); ++i) {
     TraceRow row{"jacobian", jac_points[i], means_of(jac[i], m), 0};
     row.objective = objective_of(row.means);
     trace.push_back(row);
   }
-  const auto final_reps = evaluate_cached(model, journal, {uhat}, RF, jobs, executed)[0];
+  const auto final_reps = evaluate_cached(model, journal, {uhat}, RF, jobs, executed, session)[0];
 
   Eigen::MatrixXd D(m, p);
   for (std::size_t i = 0; i < p; ++i) {
@@ -1125,9 +1290,11 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   rep += poor ? "VERDICT: POOR FIT -- the model does not reproduce the targets at any candidate tried "
                 "(large J and/or low coverage); see fit.csv for the targets that miss.\n"
               : "verdict: acceptable fit (J not rejected at 5% and/or coverage >= 0.5).\n";
-  rep += fmt::format("\nwall time {:.1f} s; {:.3g} evaluations/s ({} replications each, {} jobs)\n",
-                     result.wall_seconds, result.evals_per_second, R, jobs);
+  rep += fmt::format("\nwall time {:.1f} s; {:.3g} evaluations/s ({} replications each, {} jobs{})\n",
+                     result.wall_seconds, result.evals_per_second, R, jobs,
+                     session.size() > 1 ? fmt::format(" on each of {} MPI ranks", session.size()) : std::string{});
   result.report = rep;
+  if (!root) return result;  // rank 0 writes
 
   write_atomic(result.dir / "fit.csv", fit_csv);
   write_atomic(result.dir / "parameters.csv", par_csv);
@@ -1149,6 +1316,7 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
                          {"replications_this_session", executed},
                          {"resumed_replications", result.resumed},
                          {"jobs", jobs},
+                         {"mpi_ranks", session.size()},
                          {"threads_per_run", spec.threads_per_run},
                          {"started_utc", started},
                          {"wall_seconds", result.wall_seconds},
@@ -1173,9 +1341,7 @@ SensitivityResult run_sensitivity(const fs::path& file, const std::vector<std::s
   SensitivitySpec spec;
   const Loaded loaded = load_common(file, overrides, spec);
   const auto stats = statistics_of(spec.outputs, loaded, "outputs");
-  if (session.size() > 1) {
-    throw UsageError("piracy-abm sensitivity does not distribute over MPI ranks yet: run it without mpirun");
-  }
+  const bool root = session.rank() == 0;
   const std::size_t k = spec.parameters.size(), m = spec.outputs.size();
   const auto R = static_cast<std::size_t>(spec.replicates);
   const Model model(loaded.base, spec.parameters, stats, design::replicate_seeds(spec.seed, R),
@@ -1207,30 +1373,36 @@ SensitivityResult run_sensitivity(const fs::path& file, const std::vector<std::s
   result.dir = options.out_dir.empty() ? fs::path("piracy-output") / spec.name : options.out_dir;
   result.points = static_cast<std::int64_t>(points.size());
   const std::string spec_yaml = config::emit(spec);
-  const bool resumed = prepare_directory(result.dir, options);
-  Journal journal(result.dir, "sensitivity", digest_of("sensitivity", spec.parameters, stats, spec.seed, loaded.base_yaml), !resumed);
+  const auto journal_ptr = open_journal(
+      result.dir, options, "sensitivity", digest_of("sensitivity", spec.parameters, stats, spec.seed, loaded.base_yaml),
+      [&] {
+        write_atomic(result.dir / "sensitivity.yaml",
+                     fmt::format("# The resolved sensitivity analysis {} (from {}), written by piracy-abm {}\n",
+                                 spec.name, file.string(), kVersion) +
+                         spec_yaml);
+        write_atomic(result.dir / "scenario.yaml", loaded.base_yaml);
+      },
+      session, result.exit_code);
+  if (!journal_ptr) return result;  // rank > 0: rank 0 refused the setup and reports why
+  Journal& journal = *journal_ptr;
   result.resumed = static_cast<std::int64_t>(journal.size());
-  {
-    write_atomic(result.dir / "sensitivity.yaml",
-                 fmt::format("# The resolved sensitivity analysis {} (from {}), written by piracy-abm {}\n", spec.name,
-                             file.string(), kVersion) +
-                     spec_yaml);
-    write_atomic(result.dir / "scenario.yaml", loaded.base_yaml);
+  const bool progress = options.progress && root;
+  if (progress) {
+    std::cerr << fmt::format("sensitivity {}: {} points x {} replications = {} runs ({} journaled), {} jobs{}\n",
+                             spec.name, points.size(), R, points.size() * R, journal.size(), jobs,
+                             session.size() > 1 ? fmt::format(" on each of {} MPI ranks", session.size()) : std::string{});
   }
-  if (options.progress) {
-    std::cerr << fmt::format("sensitivity {}: {} points x {} replications = {} runs ({} journaled), {} jobs\n",
-                             spec.name, points.size(), R, points.size() * R, journal.size(), jobs);
-  }
-  // Points in chunks of `jobs`: each chunk runs in parallel and is journaled when it ends.
+  // Points in chunks of jobs x ranks: each chunk's runs are shared by the ranks, run in parallel
+  // and journaled when the chunk ends (the chunk size changes no value, only the journal's grain).
   std::int64_t executed = 0;
   std::vector<std::vector<double>> y(points.size());  // [point][output] means
-  const std::size_t chunk = static_cast<std::size_t>(std::max(1, jobs));
+  const std::size_t chunk = static_cast<std::size_t>(std::max(1, jobs)) * static_cast<std::size_t>(session.size());
   for (std::size_t s = 0; s < points.size(); s += chunk) {
     const std::vector<std::vector<double>> part(points.begin() + static_cast<std::ptrdiff_t>(s),
                                                 points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), s + chunk)));
-    const auto reps = evaluate_cached(model, journal, part, R, jobs, executed);
+    const auto reps = evaluate_cached(model, journal, part, R, jobs, executed, session);
     for (std::size_t i = 0; i < part.size(); ++i) y[s + i] = means_of(reps[i], m);
-    if (options.progress) {
+    if (progress) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::cerr << fmt::format("sensitivity {}: {} of {} points, {:.0f} s\n", spec.name,
                                std::min(points.size(), s + chunk), points.size(), el);
@@ -1290,8 +1462,10 @@ SensitivityResult run_sensitivity(const fs::path& file, const std::vector<std::s
     }
   }
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rep += fmt::format("\nwall time {:.1f} s ({} runs in this session, {} jobs)\n", result.wall_seconds, executed, jobs);
+  rep += fmt::format("\nwall time {:.1f} s ({} runs in this session, {} jobs{})\n", result.wall_seconds, executed, jobs,
+                     session.size() > 1 ? fmt::format(" on each of {} MPI ranks", session.size()) : std::string{});
   result.report = rep;
+  if (!root) return result;  // rank 0 writes
   write_atomic(result.dir / "samples.csv", samples);
   if (morris) write_atomic(result.dir / "morris.csv", morris_csv);
   if (sobol) write_atomic(result.dir / "sobol.csv", sobol_csv);
@@ -1308,6 +1482,7 @@ SensitivityResult run_sensitivity(const fs::path& file, const std::vector<std::s
                          {"runs_this_session", executed},
                          {"resumed_runs", result.resumed},
                          {"jobs", jobs},
+                         {"mpi_ranks", session.size()},
                          {"started_utc", started},
                          {"wall_seconds", result.wall_seconds}};
   write_atomic(result.dir / "manifest.json", manifest.dump(2) + "\n");

@@ -163,9 +163,25 @@ class Model {
   /// The scenario at unit point u (ConfigError when a value is invalid for the scenario).
   [[nodiscard]] ScenarioConfig scenario(const std::vector<double>& unit) const;
   [[nodiscard]] std::string scenario_yaml(const std::vector<double>& unit) const;
-  /// Statistics [point][replicate][statistic] of `points`, replicates 0..replicates-1, run
-  /// `jobs` at a time (TBB); `done(i)` is called (on the calling thread's side, serialised) as
-  /// point i completes. Interrupted on SIGINT.
+  /// One batch of evaluations: the statistics [point][replicate][statistic], which (point,
+  /// replicate) pairs finished, and the first failure in task order (a run that threw, or
+  /// SIGINT/SIGTERM), so that the caller can journal what finished before it rethrows.
+  struct Batch {
+    std::vector<std::vector<std::vector<double>>> values;
+    std::vector<std::vector<char>> done;
+    std::string error_kind;   //!< empty: no failure; else interrupted|config|usage|numerical|model|io|other
+    std::string error;        //!< the failure's message
+    /// Throws the failure as the error type it had (piracy::Interrupted, ConfigError, ...).
+    void rethrow_failure() const;
+  };
+  /// Runs replicates 0..replicates-1 of `points`, `jobs` simulations at a time (TBB). With an
+  /// MPI session of several ranks, task t (point t / replicates, replicate t % replicates) runs
+  /// on rank t % size and every rank receives every result (all-gather), so that every rank holds
+  /// the same Batch -- the values depend on (point, replicate) only, never on the rank count.
+  /// Collective: every rank must call it with the same points.
+  [[nodiscard]] Batch run_batch(const std::vector<std::vector<double>>& points, std::size_t replicates, int jobs,
+                                const mpi::Session* session = nullptr) const;
+  /// run_batch on this process alone; throws the first failure. Returns [point][replicate][statistic].
   [[nodiscard]] std::vector<std::vector<std::vector<double>>> evaluate(
       const std::vector<std::vector<double>>& points, std::size_t replicates, int jobs) const;
   [[nodiscard]] const std::vector<FreeParameter>& parameters() const { return parameters_; }
@@ -203,6 +219,7 @@ struct CalibrationResult {
   double wall_seconds = 0;
   double evals_per_second = 0;        //!< evaluations run in this session / wall time
   std::string report;                 //!< report.txt
+  int exit_code = 0;                  //!< ranks > 0 of an MPI run whose rank 0 refused the setup
 };
 
 /// Loads and checks a calibration (sensitivity) file as `calibrate` (`sensitivity`) does before
@@ -213,6 +230,15 @@ void check_sensitivity_file(const std::filesystem::path& file, const std::vector
 
 /// Loads, validates and runs a calibration; writes the output directory. Throws ConfigError
 /// (exit 2) before anything is written when the file is bad.
+///
+/// Under MPI (a session of several ranks) every rank loads the file and runs the same driver:
+/// the optimiser is deterministic (nlopt::srand), every batch of simulations is shared
+/// round-robin across the ranks and all-gathered, so every rank takes the same next step; rank 0
+/// alone prepares the directory, journals and writes (the other ranks mirror its journal), and
+/// prints progress. The files are byte-identical whatever the rank count (tests/mpi/mpi.cmake).
+/// NLopt's global and local methods propose one candidate at a time, so an optimiser step runs
+/// `replicates` simulations: ranks beyond that idle until the Jacobian and final batches (and a
+/// sensitivity analysis uses every rank on every chunk of its design).
 CalibrationResult run_calibration(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                                   const RunOptions& options, const mpi::Session& session);
 
@@ -222,6 +248,7 @@ struct SensitivityResult {
   std::int64_t resumed = 0;
   double wall_seconds = 0;
   std::string report;
+  int exit_code = 0;                  //!< ranks > 0 of an MPI run whose rank 0 refused the setup
 };
 
 SensitivityResult run_sensitivity(const std::filesystem::path& file, const std::vector<std::string>& overrides,

@@ -74,6 +74,28 @@ void Session::broadcast(std::string& text) const {
   check(MPI_Bcast(text.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
+std::vector<std::string> Session::all_gather(const std::string& text) const {
+  if (!active_ || size_ == 1) return {text};
+  if (text.size() > static_cast<std::size_t>(INT_MAX)) throw IoError("MPI: message above 2 GiB");
+  const int length = static_cast<int>(text.size());
+  std::vector<int> lengths(static_cast<std::size_t>(size_)), offsets(static_cast<std::size_t>(size_));
+  check(MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+  long long total = 0;
+  for (std::size_t k = 0; k < lengths.size(); ++k) {
+    offsets[k] = static_cast<int>(total);
+    total += lengths[k];
+    if (total > INT_MAX) throw IoError("MPI: gathered messages above 2 GiB");
+  }
+  std::string all(static_cast<std::size_t>(total), '\0');
+  check(MPI_Allgatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR,
+                       MPI_COMM_WORLD),
+        "MPI_Allgatherv");
+  std::vector<std::string> out;
+  for (std::size_t k = 0; k < lengths.size(); ++k)
+    out.push_back(all.substr(static_cast<std::size_t>(offsets[k]), static_cast<std::size_t>(lengths[k])));
+  return out;
+}
+
 void Session::send_to_root(int tag, const std::string& text) const {
   if (!active_) return;
   if (text.size() > static_cast<std::size_t>(INT_MAX)) throw IoError("MPI: message above 2 GiB");
@@ -107,6 +129,7 @@ void Session::abort(int code) const {
 Session::Session() = default;
 Session::~Session() = default;
 void Session::broadcast(std::string&) const {}
+std::vector<std::string> Session::all_gather(const std::string& text) const { return {text}; }
 void Session::send_to_root(int, const std::string&) const {}
 std::optional<Session::Message> Session::poll() const { return std::nullopt; }
 void Session::abort(int code) const { std::exit(code); }

@@ -12,6 +12,7 @@
 // Session calls MPI; the simulations run on TBB worker threads and hand their results to it.
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace piracy::mpi {
 
@@ -41,6 +42,10 @@ class Session {
 
   /// Collective: rank 0's `text` replaces `text` on every rank. No-op for a world of size 1.
   void broadcast(std::string& text) const;
+  /// Collective: every rank's `text`, in rank order, on every rank; {text} for a world of size 1.
+  /// Used by calibrate and sensitivity, where every rank runs the same optimiser and needs every
+  /// rank's results to take the same next step (see engine/calibration.hpp).
+  [[nodiscard]] std::vector<std::string> all_gather(const std::string& text) const;
   /// Blocking send of `text` to rank 0 with `tag` (ranks > 0 only).
   void send_to_root(int tag, const std::string& text) const;
 
