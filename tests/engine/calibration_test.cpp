@@ -118,6 +118,7 @@ TEST_CASE("calibration: files are checked without running (the fuzz targets' ent
   const fs::path fixtures = root / "tests" / "app" / "fixtures" / "calibration";
   // The shipped files and the test fixtures that are valid load cleanly.
   CHECK_NOTHROW(check_calibration_file(root / "configs" / "calibration" / "sparks_2020.yaml"));
+  CHECK_NOTHROW(check_calibration_file(root / "configs" / "calibration" / "sparks_2020_losses.yaml"));
   CHECK_NOTHROW(check_sensitivity_file(root / "configs" / "sensitivity" / "sparks_2020.yaml"));
   CHECK_NOTHROW(check_calibration_file(fixtures / "tiny_fit.yaml"));
   CHECK_NOTHROW(check_sensitivity_file(fixtures / "tiny_sensitivity.yaml"));
