@@ -1,6 +1,6 @@
 // The default scenario reproduces the reported patterns (MODEL.md P1, P2, P3, P5, P6),
-// averaged over seeds, with the tolerances issue 3 states. Slow: tagged [slow] and
-// excluded from sanitizer runs (see .ci/run).
+// averaged over seeds, with the tolerances issue 3 states. Slow: tagged [slow] (label `slow`;
+// `ctest -LE slow` skips them locally; CI runs them in Release and under the sanitizers).
 #include <catch2/catch.hpp>
 #include <tbb/global_control.h>
 

@@ -5,7 +5,8 @@
 # tests/notebooks/<name>/, never into the source tree.
 #
 # Labels: `notebooks`, and `slow` because each runs the full default scenario over several seeds
-# (the sanitizer run skips them with `ctest -LE slow`, as it skips the other many-seed runs).
+# (the sanitizer run of .ci/run skips them with `ctest -LE notebooks`: ~40 default runs at
+# ASan speed would not fit in CI; the commands they drive run sanitised in the CLI tests).
 # PROCESSORS 2: a notebook runs two model processes at once, so ctest -j2 runs it alone and its
 # time stays comparable with the notebooks' 2-minute budget.
 set(PIRACY_NOTEBOOK_RUNNER ${CMAKE_CURRENT_LIST_DIR}/run_notebook.sh)
