@@ -33,4 +33,4 @@ piracy_add_notebook_test(02_studio_losses
 piracy_add_notebook_test(03_policy_experiments
   03_effects_paired_unpaired 03_recovery_by_arm 03_monthly_scene_p2p_by_arm)
 piracy_add_notebook_test(04_calibration_and_sensitivity
-  04_calibration_fit_and_estimates 04_calibration_trace 04_morris 04_sobol)
+  04_calibration_fit_and_estimates 04_calibration_trace 04_calibration_p5_block 04_morris 04_sobol)
