@@ -137,10 +137,13 @@ void describe(config::Visitor& v, Target& t) {
 }
 
 void describe(config::Visitor& v, OptimizerSpec& o) {
-  v.field("global", o.global, {.doc = "NLopt global algorithm (GN_CRS2_LM, GN_ISRES, GN_DIRECT_L, ...) or none"});
-  v.check(o.global == "none" || (o.global.rfind("GN_", 0) == 0 &&
-                                 static_cast<int>(nlopt_algorithm_from_string(o.global.c_str())) >= 0),
-          "global", "must be an NLopt global derivative-free algorithm (GN_CRS2_LM, GN_ISRES, GN_DIRECT_L, ...) or none");
+  v.field("global", o.global,
+          {.doc = "NLopt global algorithm (GN_CRS2_LM, GN_ISRES, GN_DIRECT_L, ...), SOBOL (a batch of Sobol' points "
+                  "evaluated all at once: parallel over jobs and MPI ranks) or none"});
+  v.check(o.global == "none" || o.global == "SOBOL" ||
+              (o.global.rfind("GN_", 0) == 0 && static_cast<int>(nlopt_algorithm_from_string(o.global.c_str())) >= 0),
+          "global",
+          "must be an NLopt global derivative-free algorithm (GN_CRS2_LM, GN_ISRES, GN_DIRECT_L, ...), SOBOL or none");
   v.field("global_evals", o.global_evals, {.doc = "Evaluations of the global phase", .min = 0, .max = 1e6});
   v.field("population", o.population, {.doc = "Population of CRS2/ISRES (0: NLopt's default 10 (n+1))", .min = 0,
                                        .max = 1e5});
@@ -1078,6 +1081,24 @@ CalibrationResult run_calibration(const fs::path& file, const std::vector<std::s
   };
   const auto optimise = [&](const std::string& algorithm, std::int64_t evals, std::vector<double>& x) {
     if (algorithm == "none" || evals <= 0) return;
+    if (algorithm == "SOBOL") {
+      // A batch global phase: NLopt's methods propose one candidate at a time, so only its
+      // replications run in parallel. Here the candidates are the first `evals` points of the
+      // Sobol' sequence after the origin (point 1 is the centre of the box), evaluated in ONE
+      // batch -- every candidate's replications at once, shared by the jobs and the MPI ranks
+      // -- then the local phase starts from the best of them.
+      phase = "global";
+      auto points = design::sobol(static_cast<std::size_t>(evals) + 1, p);
+      points.erase(points.begin());
+      const auto reps = evaluate_cached(model, journal, points, R, jobs, executed, session);
+      const std::size_t before = trace.size();
+      for (std::size_t i = 0; i < points.size(); ++i) (void)record(phase, points[i], reps[i]);
+      std::size_t b = before;
+      for (std::size_t i = before; i < trace.size(); ++i)
+        if (trace[i].objective < trace[b].objective) b = i;
+      x = trace[b].unit;
+      return;
+    }
     phase = algorithm.rfind("GN_", 0) == 0 ? "global" : "local";
     nlopt::opt opt(static_cast<nlopt::algorithm>(nlopt_algorithm_from_string(algorithm.c_str())), static_cast<unsigned>(p));
     opt.set_lower_bounds(std::vector<double>(p, 0.0));

@@ -16,6 +16,8 @@
 //     - {name: P3, series: releases_scene, month: 2021-01, ratio_to: 2020-07, observed: 0.9, sigma: 0.08, source: ...}
 //     - {name: P6, metric: p2p_share.value, observed: 0.45, sigma: 0.05, source: ...}
 //   optimizer: {global: GN_CRS2_LM, global_evals: 30, local: LN_BOBYQA, local_evals: 20}
+//   # global: SOBOL evaluates global_evals Sobol' points in one parallel batch (all jobs and MPI
+//   # ranks busy at once) instead of NLopt's one-candidate-at-a-time global search
 //
 // A statistic is either `metric` (a column of the experiment tables: a summary.json path such as
 // crackdowns[0].ratio_month_after or losses.paired_counterfactual.caused_loss_usd, see
@@ -83,7 +85,7 @@ struct Target {
 };
 
 struct OptimizerSpec {
-  std::string global = "GN_CRS2_LM";  //!< NLopt global algorithm, or "none"
+  std::string global = "GN_CRS2_LM";  //!< NLopt global algorithm, "SOBOL" (batch) or "none"
   std::int64_t global_evals = 40;
   std::int64_t population = 0;        //!< CRS2/ISRES population (0: NLopt's default)
   std::string local = "LN_BOBYQA";    //!< NLopt local algorithm, or "none"

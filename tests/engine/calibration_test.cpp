@@ -130,3 +130,41 @@ TEST_CASE("calibration: files are checked without running (the fuzz targets' ent
   // A scenario is not a calibration file.
   CHECK_THROWS_AS(check_calibration_file(root / "configs" / "sparks_2020.yaml"), piracy::ConfigError);
 }
+
+TEST_CASE("calibration: the SOBOL global phase evaluates its Sobol' points as one batch", "[engine][calibration]") {
+  // The global candidates are the Sobol' points 1..global_evals (point 1 is the centre), in that
+  // order in trace.csv, and the files do not depend on how many simulations run at a time.
+  const fs::path fixture = fs::path(PIRACY_SOURCE_DIR) / "tests" / "app" / "fixtures" / "calibration" / "tiny_fit.yaml";
+  const fs::path dir = fs::temp_directory_path() / ("piracy_calibration_sobol_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::vector<std::string> sets = {"optimizer.global=SOBOL", "optimizer.global_evals=6", "optimizer.local_evals=3"};
+  const mpi::Session session;
+  std::string trace[2];
+  for (int jobs = 1; jobs <= 2; ++jobs) {
+    calibration::RunOptions opt;
+    opt.out_dir = dir / ("jobs" + std::to_string(jobs));
+    opt.progress = false;
+    opt.jobs = jobs;
+    const auto r = calibration::run_calibration(fixture, sets, opt, session);
+    INFO(r.report);
+    CHECK(r.report.find("SOBOL 6 evals") != std::string::npos);
+    trace[jobs - 1] = slurp(opt.out_dir / "trace.csv");
+  }
+  CHECK(trace[0] == trace[1]);
+  // The 6 global rows hold the Sobol' points 1..6 mapped onto the bounds (slots: log scale).
+  const auto points = design::sobol(7, 2);
+  std::istringstream lines(trace[0]);
+  std::string line;
+  std::getline(lines, line);  // header
+  for (std::size_t i = 1; i <= 6; ++i) {
+    REQUIRE(std::getline(lines, line));
+    INFO(line);
+    CHECK(line.find(",global,") != std::string::npos);
+    const auto first = line.find(",global,") + 8;
+    const double slots = std::stod(line.substr(first, line.find(',', first) - first));
+    CHECK(slots == Approx(0.4 * std::pow(1.2 / 0.4, points[i][0])).epsilon(1e-9));
+  }
+  REQUIRE(std::getline(lines, line));
+  CHECK(line.find(",local,") != std::string::npos);
+  fs::remove_all(dir);
+}

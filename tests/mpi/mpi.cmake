@@ -79,6 +79,28 @@ foreach(command calibrate sensitivity)
   endforeach()
 endforeach()
 
+# The SOBOL global phase (one batch of candidates shared by the ranks) on 3 ranks.
+set(PIRACY_MPI_SOBOL --set optimizer.global=SOBOL --set optimizer.global_evals=6 --set optimizer.local_evals=3)
+add_test(NAME "mpi: calibrate (SOBOL global phase) without mpirun"
+         COMMAND $<TARGET_FILE:piracy-abm> calibrate ${PIRACY_MPI_CAL}/tiny_fit.yaml ${PIRACY_MPI_SOBOL} --jobs 1 --force
+                 -q -o ${PIRACY_MPI_OUT}/sobol_plain)
+set_tests_properties("mpi: calibrate (SOBOL global phase) without mpirun" PROPERTIES
+                     FIXTURES_SETUP piracy_mpi_sobol LABELS mpi TIMEOUT 600)
+add_test(NAME "mpi: calibrate (SOBOL global phase) on 3 ranks"
+         COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 3 --oversubscribe ${MPIEXEC_PREFLAGS}
+                 $<TARGET_FILE:piracy-abm> calibrate ${PIRACY_MPI_CAL}/tiny_fit.yaml ${PIRACY_MPI_SOBOL} --jobs 1 --force
+                 -q -o ${PIRACY_MPI_OUT}/sobol_ranks3 ${MPIEXEC_POSTFLAGS})
+set_tests_properties("mpi: calibrate (SOBOL global phase) on 3 ranks" PROPERTIES
+                     ENVIRONMENT "${PIRACY_MPI_ENV}" FIXTURES_SETUP piracy_mpi_sobol RUN_SERIAL TRUE LABELS mpi
+                     TIMEOUT 600)
+foreach(table fit.csv parameters.csv trace.csv journal.jsonl)
+  add_test(NAME "mpi: calibrate (SOBOL) ${table} on 3 ranks equals the run without mpirun"
+           COMMAND ${CMAKE_COMMAND} -E compare_files ${PIRACY_MPI_OUT}/sobol_plain/${table}
+                   ${PIRACY_MPI_OUT}/sobol_ranks3/${table})
+  set_tests_properties("mpi: calibrate (SOBOL) ${table} on 3 ranks equals the run without mpirun" PROPERTIES
+                       FIXTURES_REQUIRED piracy_mpi_sobol LABELS mpi)
+endforeach()
+
 # A refusal on rank 0 (here: the output directory exists, no --resume or --force) stops every
 # rank with exit 2 and one message, instead of leaving ranks > 0 waiting for work (a hang would
 # hit the timeout).
