@@ -167,6 +167,7 @@ std::int32_t Simulation::new_scener(Role role, std::int32_t group, float skill, 
   sc_.role[i] = static_cast<std::uint8_t>(role);
   sc_.group[i] = group;
   sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Active);
+  active_.push_back(id);  // the largest id so far: the list stays ascending
   sc_.skill[i] = skill > 0 ? skill : static_cast<float>(sample::lognormal(rng, 0.0, p.skill_sigma));
   const float drawn = static_cast<float>(sample::beta(rng, p.alpha_a, p.alpha_b));  // drawn always: streams stay aligned
   sc_.alpha[i] = alpha >= 0 ? alpha : (p.alpha_fixed >= 0 ? static_cast<float>(p.alpha_fixed) : drawn);
@@ -180,6 +181,7 @@ std::int32_t Simulation::new_group(std::uint8_t categories, bool fraud, std::uin
   Group g;
   g.id = static_cast<std::int32_t>(groups_.size());
   g.alive = true;
+  alive_groups_.push_back(g.id);  // the largest id so far: the list stays ascending
   g.founded_tick = tick_;
   g.last_release_tick = tick_;
   const auto& p = cfg_.groups;
@@ -397,7 +399,10 @@ void Simulation::open_sources() {
 void Simulation::decide() {
   // Group facts every member reads: best live tier and leak probability (from sold accounts).
   const auto& ap = cfg_.access;
-  for (auto& g : groups_) {
+  // Listed groups only: an unlisted group died at least a day ago and was given best_tier = -1
+  // and no sell site here then, which is what this pass would give it again.
+  for (const auto gid : alive_groups_) {
+    auto& g = groups_[static_cast<std::size_t>(gid)];
     g.best_tier = -1;
     double accounts = 0;
     if (!g.alive) continue;
@@ -418,8 +423,9 @@ void Simulation::decide() {
   //   has no site of its own.
   site_live_.resize(sites_.size());
   for (std::size_t s = 0; s < sites_.size(); ++s) site_live_[s] = sites_[s].live() ? 1 : 0;
-  group_sell_site_.resize(groups_.size());
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+  group_sell_site_.resize(groups_.size(), -1);
+  for (const auto gid : alive_groups_) {
+    const auto gi = static_cast<std::size_t>(gid);
     const auto& g = groups_[gi];
     std::int32_t best = -1;
     if (g.alive && g.best_tier >= 0) {
@@ -435,9 +441,10 @@ void Simulation::decide() {
   const auto& ep = cfg_.enforcement;
   const float chill_decay = static_cast<float>(std::exp(-kLn2 / ep.chill_half_life_days));
   const double perceived_base = ep.detection_per_day * ep.perception;
-  const std::size_t n = sc_.size();
+  const std::size_t n = active_.size();
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t i = r.begin(); i != r.end(); ++i) {
+    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const auto i = static_cast<std::size_t>(active_[k]);
       if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
       sc_.chill[i] *= chill_decay;
       const auto gid = sc_.group[i];
@@ -488,13 +495,17 @@ void Simulation::decide() {
 }
 
 void Simulation::aggregate_decisions() {
-  for (auto& g : groups_) {
+  for (const auto gid : alive_groups_) {
+    auto& g = groups_[static_cast<std::size_t>(gid)];
     g.effort = 0;
     g.active_members = 0;
     g.supplier_active = false;
     g.recognition_today = 0;
     g.wins_today = 0;
   }
+  // Groups dissolved since yesterday have had their daily fields reset one last time (above)
+  // and their last decide() pass: from now on nothing changes them.
+  std::erase_if(alive_groups_, [&](std::int32_t g) { return !groups_[static_cast<std::size_t>(g)].alive; });
   for (auto& s : sites_) {
     s.sellers_prev = s.sellers;
     s.sellers = 0;
@@ -502,7 +513,8 @@ void Simulation::aggregate_decisions() {
     s.leaked_today = 0;
   }
   const auto& eff = cfg_.sceners.role_effort;
-  for (std::size_t i = 0; i < sc_.size(); ++i) {
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
     const auto act = sc_.action[i];
     if (act == kRetire) continue;
@@ -555,8 +567,11 @@ void Simulation::race() {
   const auto& gp = cfg_.groups;
   const double mean_h = cfg_.races.finish_hours_mean;
   if (race_attempts_.size() < groups_.size()) race_attempts_.resize(groups_.size());
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, groups_.size(), 8), [&](const tbb::blocked_range<std::size_t>& gr) {
-    for (std::size_t gi = gr.begin(); gi != gr.end(); ++gi) {
+  // Over the listed groups (every alive one); an unlisted group's buffer is never read below.
+  const auto& listed = alive_groups_;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 8), [&](const tbb::blocked_range<std::size_t>& gr) {
+    for (std::size_t k = gr.begin(); k != gr.end(); ++k) {
+      const auto gi = static_cast<std::size_t>(listed[k]);
       auto& attempts = race_attempts_[gi];
       attempts.clear();
       const auto& g = groups_[gi];
@@ -602,8 +617,8 @@ void Simulation::race() {
   race_winner_.assign(slots_.size(), -1);
   auto& best = race_best_;
   auto& winner = race_winner_;
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
-    for (const auto& at : race_attempts_[gi]) {
+  for (const auto gid : alive_groups_) {
+    for (const auto& at : race_attempts_[static_cast<std::size_t>(gid)]) {
       const auto k = static_cast<std::size_t>(at.slot);
       if (at.hours < best[k] || (at.hours == best[k] && at.group < winner[k])) {
         best[k] = at.hours;
@@ -612,8 +627,8 @@ void Simulation::race() {
     }
   }
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
-    for (const auto& at : race_attempts_[gi]) {
+  for (const auto gid : alive_groups_) {
+    for (const auto& at : race_attempts_[static_cast<std::size_t>(gid)]) {
       const auto k = static_cast<std::size_t>(at.slot);
       if (at.group != winner[k] && at.hours <= best[k] + window_h) t_.dupes += 1;
     }
@@ -742,8 +757,10 @@ void Simulation::enforcement() {
   const auto& eff = sp.role_effort;
   double rec_sum = 0;
   std::int64_t rec_n = 0;
-  for (std::size_t i = 0; i < sc_.size(); ++i)
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) { rec_sum += sc_.recognition[i]; ++rec_n; }
+  }
   const double rec_mean = rec_n > 0 ? std::max(1e-9, rec_sum / static_cast<double>(rec_n)) : 1.0;
   double fresh_sum = 0;
   int live = 0;
@@ -752,9 +769,12 @@ void Simulation::enforcement() {
   const float rec_keep = static_cast<float>(1.0 - sp.recognition_decay_per_day);
   const auto lr = static_cast<float>(sp.learning_rate);
 
-  const std::size_t n = sc_.size();
+  // Only the listed sceners' daily flags are reset: every reader of detected, caught and
+  // sold_today checks that the scener is Active, and an Active scener is always listed.
+  const std::size_t n = active_.size();
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t i = r.begin(); i != r.end(); ++i) {
+    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const auto i = static_cast<std::size_t>(active_[k]);
       sc_.detected[i] = 0;
       sc_.caught[i] = 0;
       sc_.sold_today[i] = 0;
@@ -807,7 +827,8 @@ void Simulation::enforcement() {
   // Sequential effects, in id order (deterministic whatever the thread count).
   const double keep = 1.0 - 1.0 / ap.account_days;
   for (auto& s : sites_) s.sold_accounts *= keep;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
     if (sc_.action[i] == kRetire) {
       sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
@@ -837,9 +858,9 @@ void Simulation::enforcement() {
       }
     }
   }
-  for (std::size_t i = 0; i < n; ++i)
-    if (sc_.detected[i] && sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active))
-      arrest(static_cast<std::int32_t>(i), "background detection");
+  for (const auto id : active_)
+    if (sc_.detected[static_cast<std::size_t>(id)] && sc_.status[static_cast<std::size_t>(id)] == static_cast<std::uint8_t>(ScenerStatus::Active))
+      arrest(id, "background detection");
 
   // Scheduled operations of today.
   for (auto k : op_order_) {
@@ -958,13 +979,16 @@ void Simulation::run_operation(const Operation& op) {
 
   // Arrests: members of the named target groups, then up to `arrests` others by the rule.
   for (auto g : target_groups)
-    for (std::size_t i = 0; i < sc_.size(); ++i)
+    for (const auto id : active_) {
+      const auto i = static_cast<std::size_t>(id);
       if (sc_.group[i] == g && sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
-        arrest(static_cast<std::int32_t>(i), fmt::format("operation {}", op.name));
+        arrest(id, fmt::format("operation {}", op.name));
         ++out.arrests;
       }
+    }
   std::vector<std::pair<double, std::int32_t>> suspects;
-  for (std::size_t i = 0; i < sc_.size(); ++i) {
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
     double score = sample::uniform(rng, 0.0, 1.0);
     const bool runs_seized = sc_.site[i] >= 0 && std::find(seized.begin(), seized.end(), sc_.site[i]) != seized.end();
@@ -982,7 +1006,8 @@ void Simulation::run_operation(const Operation& op) {
   }
 
   // Chilling effect: everyone's perceived risk jumps, most for those tied to seized sites.
-  for (std::size_t i = 0; i < sc_.size(); ++i) {
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
     double extra = 0;
     if (sc_.group[i] >= 0)
@@ -1037,20 +1062,30 @@ double Simulation::scene_shortfall() const {
   return releases_ema_long_ > 0 ? std::max(0.0, 1.0 - releases_ema_short_ / releases_ema_long_) : 0.0;
 }
 
+void Simulation::compact_active() {
+  std::erase_if(active_, [&](std::int32_t i) {
+    return sc_.status[static_cast<std::size_t>(i)] != static_cast<std::uint8_t>(ScenerStatus::Active);
+  });
+}
+
 void Simulation::rebuild_members() {
   // Members by group (counting sort).
   const auto ng = groups_.size();
   member_start_.assign(ng + 1, 0);
-  for (std::size_t i = 0; i < sc_.size(); ++i)
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
       ++member_start_[static_cast<std::size_t>(sc_.group[i]) + 1];
+  }
   for (std::size_t g = 0; g < ng; ++g) member_start_[g + 1] += member_start_[g];
   member_ids_.assign(static_cast<std::size_t>(member_start_[ng]), 0);
   {
     std::vector<std::int32_t> fill(member_start_.begin(), member_start_.end() - 1);
-    for (std::size_t i = 0; i < sc_.size(); ++i)
+    for (const auto id : active_) {
+      const auto i = static_cast<std::size_t>(id);
       if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
-        member_ids_[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = static_cast<std::int32_t>(i);
+        member_ids_[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = id;
+    }
   }
   for (std::size_t g = 0; g < ng; ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
 
@@ -1074,7 +1109,8 @@ std::int64_t Simulation::affiliate() {
   // in the top share of recognition that its rank in the pyramid implies (better-ranked sites
   // accept better-recognized groups).
   std::vector<std::pair<double, std::int32_t>> ranked;
-  for (const auto& g : groups_) if (g.alive) ranked.emplace_back(g.recognition, g.id);
+  for (const auto gid : alive_groups_)
+    if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive) ranked.emplace_back(g.recognition, g.id);
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   std::vector<double> percentile_top(groups_.size(), 1.0);  // share of groups at least as good
   for (std::size_t k = 0; k < ranked.size(); ++k)
@@ -1084,7 +1120,8 @@ std::int64_t Simulation::affiliate() {
   for (const auto& s : sites_)
     if (s.live() && static_cast<std::int64_t>(s.groups.size()) < tp.groups_per_site) open_by_tier[static_cast<std::size_t>(s.tier)].push_back(s.id);
   std::int64_t unplaced = 0;
-  for (auto& g : groups_) {
+  for (const auto gid : alive_groups_) {
+    auto& g = groups_[static_cast<std::size_t>(gid)];
     if (!g.alive) continue;
     // Forget sites that are gone for good.
     std::erase_if(g.sites, [&](std::int32_t s) {
@@ -1145,13 +1182,20 @@ void Simulation::structural_change() {
     auto& g = groups_[static_cast<std::size_t>(gid)];
     if (g.founded_tick != tick_ || g.alive || g.dissolved_tick >= 0) continue;
     g.alive = true;
+    if (const auto at = std::lower_bound(alive_groups_.begin(), alive_groups_.end(), gid);
+        at == alive_groups_.end() || *at != gid)
+      alive_groups_.insert(at, gid);
     g.last_release_tick = tick_;
     double top = 0;
     for (const auto& o : groups_) if (o.alive) top = std::max(top, o.recognition);
     g.recognition = top;  // an elite group from the start
     const auto first = static_cast<std::size_t>(named_first_scener_[k]);
-    for (std::int64_t j = 0; j < cfg_.named_groups[k].members; ++j)
-      sc_.status[first + static_cast<std::size_t>(j)] = static_cast<std::uint8_t>(ScenerStatus::Active);
+    for (std::int64_t j = 0; j < cfg_.named_groups[k].members; ++j) {
+      const auto id = static_cast<std::int32_t>(first + static_cast<std::size_t>(j));
+      sc_.status[static_cast<std::size_t>(id)] = static_cast<std::uint8_t>(ScenerStatus::Active);
+      const auto at = std::lower_bound(active_.begin(), active_.end(), id);  // reserved ids are small
+      if (at == active_.end() || *at != id) active_.insert(at, id);
+    }
     t_.groups_formed += 1;
     if (tick_ >= report_first_) events_.add(date_of(tick_), "group_formed", g.name, "named group");
   }
@@ -1171,7 +1215,8 @@ void Simulation::structural_change() {
 
   // (e) Dissolution: no members left, or nothing released for too long.
   const double mem = 1.0 / gp.recognition_memory_days;
-  for (auto& g : groups_) {
+  for (const auto gid : alive_groups_) {
+    auto& g = groups_[static_cast<std::size_t>(gid)];
     if (!g.alive) continue;
     g.recognition += (g.recognition_today - g.recognition) * mem;
     g.recognition_peak = std::max(g.recognition_peak, g.recognition);
@@ -1180,9 +1225,13 @@ void Simulation::structural_change() {
   // (f) Mergers: small groups join a larger one in the same category.
   std::vector<std::int32_t> alive;
   std::vector<double> weight;
-  for (const auto& g : groups_)  // named groups keep their declared membership
-    if (g.alive && !g.named) { alive.push_back(g.id); weight.push_back(1.0 + g.recognition + g.members); }
-  for (auto& g : groups_) {
+  for (const auto gid : alive_groups_)  // named groups keep their declared membership
+    if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive && !g.named) {
+      alive.push_back(g.id);
+      weight.push_back(1.0 + g.recognition + g.members);
+    }
+  for (const auto gid : alive_groups_) {
+    auto& g = groups_[static_cast<std::size_t>(gid)];
     if (!g.alive || g.members >= gp.min_members || g.named || alive.size() < 2) continue;
     Stream grng(cfg_.seed, Purpose::Merge, static_cast<std::uint64_t>(g.id), tick_);
     if (!sample::bernoulli(grng, gp.merge_rate)) continue;
@@ -1196,14 +1245,18 @@ void Simulation::structural_change() {
 
   // (g) Sceners between groups join one, or found a new group.
   std::vector<std::int32_t> homeless;
-  for (std::size_t i = 0; i < sc_.size(); ++i)
-    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] < 0)
-      homeless.push_back(static_cast<std::int32_t>(i));
+  for (const auto id : active_)
+    if (sc_.status[static_cast<std::size_t>(id)] == static_cast<std::uint8_t>(ScenerStatus::Active) &&
+        sc_.group[static_cast<std::size_t>(id)] < 0)
+      homeless.push_back(id);
   if (!homeless.empty()) {
     alive.clear();
     weight.clear();
-    for (const auto& g : groups_)
-      if (g.alive && !g.named) { alive.push_back(g.id); weight.push_back(1.0 + g.recognition + g.members); }
+    for (const auto gid : alive_groups_)
+      if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive && !g.named) {
+        alive.push_back(g.id);
+        weight.push_back(1.0 + g.recognition + g.members);
+      }
     std::unique_ptr<sample::AliasTable> pick;
     if (!alive.empty()) pick = std::make_unique<sample::AliasTable>(weight);
     for (auto i : homeless) {
@@ -1333,8 +1386,8 @@ void Simulation::record() {
   put(t_.dormant);
   double total = 0, risk = 0;
   const auto& ep = cfg_.enforcement;
-  for (std::size_t i = 0; i < sc_.size(); ++i)
-    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
+  for (const auto id : active_)
+    if (const auto i = static_cast<std::size_t>(id); sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
       total += 1;
       risk += ep.detection_per_day * ep.perception * (1.0 + sc_.chill[i]);
     }
@@ -1362,7 +1415,7 @@ void Simulation::record() {
   put(static_cast<double>(seized_total_));
   put(t_.sites_founded);
   double groups_alive = 0;
-  for (const auto& g : groups_) groups_alive += g.alive ? 1 : 0;
+  for (const auto gid : alive_groups_) groups_alive += groups_[static_cast<std::size_t>(gid)].alive ? 1 : 0;
   put(groups_alive);
   put(t_.groups_formed);
   put(t_.groups_dissolved);
@@ -1402,6 +1455,7 @@ void Simulation::check_invariants() const {
 void Simulation::step() {
   if (tick_ >= n_ticks_) return;
   t_ = Tally{};
+  compact_active();
   open_sources();           // 1
   decide();                 // 2 (parallel)
   aggregate_decisions();

@@ -127,6 +127,20 @@ class Simulation {
   bool initializing_ = false;       //!< initial affiliations are made whatever the switches
 
   Sceners sc_;
+  /// Ids of the Active sceners, ascending. It may also hold ids that stopped being Active since
+  /// the last compact_active() (every loop over it checks the status, as the loops over all
+  /// sceners did), and it never misses an Active one: new sceners are appended (their ids are the
+  /// largest), named members are inserted when their group is founded. Passes over sceners go
+  /// through it rather than through every scener ever created (by 2021 the default run has six
+  /// entries per Active scener: docs/PERFORMANCE.md 5.2); ascending order keeps every sum and
+  /// every sequential effect in id order, so outputs are the bytes they were.
+  std::vector<std::int32_t> active_;
+  void compact_active();  //!< drops the ids that are no longer Active
+  /// Ids of the alive groups, ascending, on the same terms as active_ (a superset: a group that
+  /// dissolved stays listed until the next aggregate_decisions(), which resets its daily fields
+  /// one last time, as the passes over every group did each day, and then drops it). Groups
+  /// ever founded outnumber alive ones ten to one by 2021 in the default run.
+  std::vector<std::int32_t> alive_groups_;
   std::vector<Group> groups_;
   std::vector<Topsite> sites_;
   std::vector<P2PGroup> p2p_;
