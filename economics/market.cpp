@@ -337,7 +337,7 @@ void Market::open_windows(std::int32_t day) {
     demand_(row, c) = r.title.audience * day_share_[c];
     // Fixed for the rest of the window: pre-release leaks are judged by the availability reached
     // on the opening day, A_i(s_ic) [L_i < s_ic].
-    pre_factor_(row, c) = r.leak_day < day ? pre_release_factor(c, avail_(row)) : 1.0;
+    pre_factor_(row, c) = r.leak_day < day ? pre_release_factor(c, next_availability(row)) : 1.0;
   }
 }
 
@@ -370,15 +370,9 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   out.active_titles = static_cast<int>(n);
   const MarketParams& P = params_;
 
-  // Piracy availability, Bass (1969) diffusion discretised per day:
-  //   A_i(t) = clamp(A_i(t-1) + (p + q pop_i A_i(t-1)) (1 - A_i(t-1)), 0, 1) for t >= L_i, else 0,
-  // with A_i(L_i - 1) = 0, so A_i(L_i) = p (p_eff = 0 before the leak keeps A at 0). The clamp
-  // matters only if p + q pop > 1.
-  {
-    auto A = avail_.head(n);
-    A = (A + (p_eff_.head(n) + q_eff_.head(n) * A) * (1.0 - A)).max(0.0).min(1.0);
-  }
-  // Windows opening today: D_ic(s_ic) and the pre-release factor, which needs A_i(s_ic).
+  // Windows opening today: D_ic(s_ic) and the pre-release factor, which needs A_i(s_ic) (today's
+  // availability, computed for those rows by next_availability(); the block pass below applies
+  // the same update to every row).
   open_windows(t);
   if (n == 0) return out;
 
@@ -398,7 +392,7 @@ DayTotals Market::advance_one_day(std::int32_t t) {
     BlockScratch& s = scratch_.local();
     for (Eigen::Index b = r.begin(); b != r.end(); ++b) {
       const Eigen::Index b0 = b * kBlock;
-      block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s);
+      block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s, true);
     }
   });
   for (Eigen::Index b = 0; b < blocks; ++b) {
@@ -409,7 +403,7 @@ DayTotals Market::advance_one_day(std::int32_t t) {
       // Recompute the block (its demand was left undecayed) to name the culprit: the first
       // non-finite block in row order, whatever thread found it.
       BlockScratch s;
-      (void)compute_block(t, b0, m, s);
+      (void)compute_block(t, b0, m, s, false);  // availability is already today's
       throw_non_finite(t, b0, m, s);
     }
     if (!br.seatbelt.empty()) throw ModelError(br.seatbelt);
@@ -417,13 +411,26 @@ DayTotals Market::advance_one_day(std::int32_t t) {
     p2p += br.p2p;
     pre_release += br.pre;
     for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
-    // Per-group attribution: a scatter-add (one addition per title, unleaked ones into slot 0),
-    // which has no dense array form; sequential, in row order, so each group's sum is the same
-    // bytes whatever the number of threads.
+    // Per-group attribution: a scatter-add (one addition per leaked title), which has no dense
+    // array form; sequential, in row order, so each group's sum is the same bytes whatever the
+    // number of threads. Unleaked titles (slot 0) are skipped: their loss is exactly 0 and slot 0
+    // is never read. A run of rows with the same slot is summed in a register, in the same order,
+    // instead of through memory (a store-to-load chain cost ~9 cycles per title:
+    // docs/PERFORMANCE.md 6.2).
     double* acc = group_day_.data();
     const std::int32_t* slot = row_group_.data() + b0;
     const double* tl = title_loss_.data() + b0;
-    for (Eigen::Index i = 0; i < m; ++i) acc[slot[i]] += tl[i];
+    for (Eigen::Index i = 0; i < m;) {
+      const std::int32_t g = slot[i];
+      if (g == 0) {
+        ++i;
+        continue;
+      }
+      double run = acc[g];
+      do run += tl[i++];
+      while (i < m && slot[i] == g);
+      acc[g] = run;
+    }
   }
 
   double loss = 0.0;
@@ -459,10 +466,24 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   return out;
 }
 
-Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s) {
+double Market::next_availability(Eigen::Index row) const {
+  // The scalar form of the block update in compute_block: the same operations in the same order.
+  const double a = avail_(row);
+  return std::min(std::max(a + (p_eff_(row) + q_eff_(row) * a) * (1.0 - a), 0.0), 1.0);
+}
+
+Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s,
+                                          bool update_availability) {
   const MarketParams& P = params_;
   BlockResult out;
-  const auto A = avail_.segment(b0, m);
+  auto A = avail_.segment(b0, m);
+  // Piracy availability, Bass (1969) diffusion discretised per day:
+  //   A_i(t) = clamp(A_i(t-1) + (p + q pop_i A_i(t-1)) (1 - A_i(t-1)), 0, 1) for t >= L_i, else 0,
+  // with A_i(L_i - 1) = 0, so A_i(L_i) = p (p_eff = 0 before the leak keeps A at 0). The clamp
+  // matters only if p + q pop > 1. Done here, block by block, rather than in a pass of its own
+  // over all titles, so that A is read from memory once a day (docs/PERFORMANCE.md 6.2).
+  if (update_availability)
+    A = (A + (p_eff_.segment(b0, m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
   for (int c = 0; c < kChannels; ++c) {
     // Demand lost to piracy, D - D' with
     //   D'_ic = D_ic clamp(1 - kappa d_c A_i(t), 0, 1) clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1)

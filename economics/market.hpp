@@ -284,9 +284,12 @@ class Market {
     bool finite = true;
     std::string seatbelt;                  //!< non-empty: an invariant failed (PIRACY_SEATBELTS builds)
   };
-  /// Computes block [b0, b0 + m) of day t into `s`, title_loss_ and the returned sums, and (unless
-  /// a value is not finite) decays the block's demand for day t + 1.
-  BlockResult compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s);
+  /// Computes block [b0, b0 + m) of day t into `s`, title_loss_ and the returned sums, after
+  /// advancing the block's availability to day t (if update_availability), and (unless a value is
+  /// not finite) decays the block's demand for day t + 1.
+  BlockResult compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s, bool update_availability);
+  /// Availability of active row `row` today, from yesterday's: the update compute_block applies.
+  [[nodiscard]] double next_availability(Eigen::Index row) const;
   /// Names the first non-finite quantity of block [b0, b0 + m) (as computed into `s`) and throws.
   [[noreturn]] void throw_non_finite(std::int32_t day, Eigen::Index block_start, Eigen::Index block_rows,
                                      const BlockScratch& s) const;
