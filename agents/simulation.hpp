@@ -155,6 +155,12 @@ class Simulation {
   };
   std::vector<std::uint8_t> site_live_;                   //!< decide(): 1 if the site is up (scratch)
   std::vector<std::int32_t> group_sell_site_;             //!< decide(): the group's best live site, -1 none
+  /// enforcement(): a group's recognition earned today and its members' release effort (scratch).
+  struct GroupPay {
+    double recognition_today = 0;
+    double effort = 0;
+  };
+  std::vector<GroupPay> group_pay_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)

@@ -336,6 +336,30 @@ std::size_t categorical(Stream& s, std::span<const double> weights) {
   return last_positive;  // target rounded up to total itself
 }
 
+CumulativeTable::CumulativeTable(std::span<const double> weights) {
+  static_cast<void>(checked_total("CumulativeTable", weights));
+  running_.resize(weights.size());
+  double running = 0.0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    // categorical() skips zero weights; adding +0.0 to a sum of non-negative weights (never -0.0)
+    // leaves it unchanged, so running_ holds categorical()'s running sums at every index.
+    if (weights[i] > 0.0) {
+      running += weights[i];
+      last_positive_ = i;
+    }
+    running_[i] = running;
+  }
+}
+
+std::size_t CumulativeTable::sample(Stream& s) const {
+  // categorical() returns the first positive-weight i with target < running_i. running_ is
+  // non-decreasing and a zero weight repeats the previous sum, so the first index whose sum
+  // exceeds the target has a positive weight (target >= 0 rules out a leading zero weight).
+  const double target = s.uniform() * running_.back();  // running_.back() is categorical()'s total
+  const auto it = std::upper_bound(running_.begin(), running_.end(), target);
+  return it == running_.end() ? last_positive_ : static_cast<std::size_t>(it - running_.begin());
+}
+
 AliasTable::AliasTable(std::span<const double> weights) {
   const double total = checked_total("AliasTable", weights);
   const std::size_t n = weights.size();

@@ -185,6 +185,23 @@ std::uint64_t binomial(Stream& s, std::uint64_t n, double p);
 /// weights, build an AliasTable instead.
 std::size_t categorical(Stream& s, std::span<const double> weights);
 
+/// Many draws with exactly the draws and results of categorical() on the same weights: the running
+/// sums are accumulated once, in categorical()'s order, and each draw is a binary search
+/// (O(log n) instead of O(n)). For code that must keep categorical()'s results while drawing
+/// repeatedly from one set of weights (AliasTable draws differently).
+class CumulativeTable {
+ public:
+  /// Same validation as categorical(). Allocates 8 bytes per weight.
+  explicit CumulativeTable(std::span<const double> weights);
+  /// Draws: one uniform, as categorical().
+  [[nodiscard]] std::size_t sample(Stream& s) const;
+  [[nodiscard]] std::size_t size() const noexcept { return running_.size(); }
+
+ private:
+  std::vector<double> running_;     //!< running_[i] = w_0 + ... + w_i, left to right
+  std::size_t last_positive_ = 0;   //!< largest i with w_i > 0
+};
+
 /// Vose's alias method (Vose 1991, "A linear algorithm for generating random numbers with a
 /// given distribution", IEEE TSE 17(9)): O(n) construction, O(1) sampling. Same law as
 /// categorical() (but not the same draws: do not mix them up in known-answer tests).

@@ -457,6 +457,33 @@ TEST_CASE("discrete samplers have the right mean, variance and pmf", "[engine][s
   }
 }
 
+TEST_CASE("CumulativeTable gives exactly categorical()'s draws", "[engine][samplers]") {
+  // Simulation::structural_change draws merge targets from it instead of categorical(): the
+  // model's outputs stay the same bytes only if every draw is the same index.
+  Stream ws(9, Purpose::Test, 1, 0);
+  std::vector<std::vector<double>> cases{{0.0, 0.0, 4.0, 0.0}, {2.5}, {0.5, 0.0, 2.0, 1.0, 3.5, 0.01, 3.0}};
+  std::vector<double> big(5000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = i % 7 == 0 ? 0.0 : 1.0 + sample::exponential(ws, 0.2);
+  cases.push_back(big);
+  std::vector<double> tiny_and_huge{1e-300, 1e300, 0.0, 1.0};
+  cases.push_back(tiny_and_huge);
+  for (std::size_t c = 0; c < cases.size(); ++c) {
+    const sample::CumulativeTable table(cases[c]);
+    CHECK(table.size() == cases[c].size());
+    Stream a(9, Purpose::Test, 100 + c, 0);
+    Stream b(9, Purpose::Test, 100 + c, 0);
+    for (int i = 0; i < 20000; ++i) REQUIRE(table.sample(a) == sample::categorical(b, cases[c]));
+    CHECK(a.uniform() == b.uniform());  // the same number of draws consumed
+  }
+  using Catch::Matchers::Contains;
+  const std::vector<double> empty;
+  const std::vector<double> zeros{0.0, 0.0};
+  const std::vector<double> negative{1.0, -1.0};
+  CHECK_THROWS_WITH(sample::CumulativeTable(empty), Contains("CumulativeTable") && Contains("no weights"));
+  CHECK_THROWS_WITH(sample::CumulativeTable(zeros), Contains("sum to 0"));
+  CHECK_THROWS_WITH(sample::CumulativeTable(negative), Contains("weights[1] = -1"));
+}
+
 TEST_CASE("categorical and AliasTable follow their weights", "[engine][samplers]") {
   const std::vector<double> w{0.5, 0.0, 2.0, 1.0, 3.5, 0.01, 3.0};
   SECTION("categorical") {
