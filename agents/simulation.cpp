@@ -13,6 +13,7 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <unordered_map>
 
 #include "engine/error.hpp"
 #include "engine/interrupt.hpp"
@@ -541,15 +542,24 @@ void Simulation::aggregate_decisions() {
 Simulation::SlotIndex Simulation::index_slots(bool count_wholesale) const {
   // Ranges of today's slots by (category, source) -- slots_ is sorted that way -- and the
   // number of slots open in each category (the denominator of attempt probabilities).
+  // Run by run, counting in integers: adding 1.0 to a double per slot chained every slot of a
+  // category through memory (13% of race()); the counts are exact either way.
   SlotIndex ix;
-  for (std::size_t k = 0; k < slots_.size(); ++k) {
-    const auto& sl = slots_[k];
-    auto& rg = ix.range[sl.category][static_cast<std::size_t>(sl.source)];
+  std::array<std::int64_t, kCategories> open{};
+  const std::size_t n = slots_.size();
+  for (std::size_t k = 0; k < n;) {
+    const auto cat = slots_[k].category;
+    const auto src = slots_[k].source;
+    std::size_t e = k + 1;
+    while (e < n && slots_[e].category == cat && slots_[e].source == src) ++e;
+    auto& rg = ix.range[cat][static_cast<std::size_t>(src)];
     if (rg.second == 0) rg.first = static_cast<std::int64_t>(k);
-    rg.second = static_cast<std::int64_t>(k) + 1;
-    if (sl.source != Source::P2PPrerelease && (count_wholesale || sl.source != Source::Wholesale))
-      ix.open[sl.category] += 1;
+    rg.second = static_cast<std::int64_t>(e);
+    if (src != Source::P2PPrerelease && (count_wholesale || src != Source::Wholesale))
+      open[cat] += static_cast<std::int64_t>(e - k);
+    k = e;
   }
+  for (std::size_t c = 0; c < kCategories; ++c) ix.open[c] = static_cast<double>(open[c]);
   return ix;
 }
 
@@ -671,12 +681,29 @@ void Simulation::race() {
       }
     }
   }
-  for (const auto& [title, n] : carry) {
-    // Other groups get these discs at the street date.
-    std::int32_t street = -1;
-    for (const auto& sl : slots_)
-      if (sl.title == title) { street = sl.street_tick; break; }
-    schedule(street, {title, kMovie, Source::Disc, n, street});
+  if (!carry.empty()) {
+    // The street date of each carried title: that of its first slot in slots_ order, found in
+    // one pass over the slots (a scan per carried title was 15% of race()).
+    struct Street {
+      std::int32_t tick = -1;  // -1 if no slot of the title is open (as before)
+      bool found = false;
+    };
+    std::unordered_map<std::int32_t, Street> street_of;
+    street_of.reserve(carry.size());
+    for (const auto& c : carry) street_of.emplace(c.first, Street{});
+    std::size_t missing = street_of.size();
+    for (const auto& sl : slots_) {
+      if (missing == 0) break;
+      const auto it = street_of.find(sl.title);
+      if (it == street_of.end() || it->second.found) continue;
+      it->second = {sl.street_tick, true};
+      --missing;
+    }
+    for (const auto& [title, n] : carry) {
+      // Other groups get these discs at the street date.
+      const std::int32_t street = street_of.at(title).tick;
+      schedule(street, {title, kMovie, Source::Disc, n, street});
+    }
   }
 }
 
