@@ -189,8 +189,8 @@ void Market::record_leak(std::int32_t title, std::int32_t day, const LeakSource&
   if (!started_ || day > last_day_) leaks_.add(day, title);  // else: not in the market, caught up on entry
   if (r.active_row >= 0) {
     const Eigen::Index row = r.active_row;
-    is_p2p_(row) = source.p2p ? 1.0 : 0.0;
-    is_pre_(row) = source.pre_release ? 1.0 : 0.0;
+    set_flag(row, kP2P, source.p2p);
+    set_flag(row, kPreRelease, source.pre_release);
     row_group_[static_cast<std::size_t>(row)] = r.group_slot + 1;
   }
 }
@@ -216,11 +216,9 @@ void Market::reserve_rows(Eigen::Index rows) {
   if (rows <= audience_.size()) return;
   const Eigen::Index cap = std::max<Eigen::Index>({rows, 2 * audience_.size(), 64});
   audience_.conservativeResize(cap);
-  p_eff_.conservativeResize(cap);
   q_eff_.conservativeResize(cap);
   avail_.conservativeResize(cap);
-  is_p2p_.conservativeResize(cap);
-  is_pre_.conservativeResize(cap);
+  flags_.resize(static_cast<std::size_t>(cap));
   exists_.conservativeResize(cap, kChannels);
   demand_.conservativeResize(cap, kChannels);
   pre_factor_.conservativeResize(cap, kChannels);
@@ -240,8 +238,9 @@ void Market::admit(std::int32_t id, std::int32_t day) {
   const bool has_leak = r.leak_day != kNever;
   audience_(row) = r.title.audience;
   q_eff_(row) = params_.bass_q * r.title.popularity;
-  is_p2p_(row) = has_leak && r.source.p2p ? 1.0 : 0.0;
-  is_pre_(row) = has_leak && r.source.pre_release ? 1.0 : 0.0;
+  flags_[static_cast<std::size_t>(row)] = 0;
+  set_flag(row, kP2P, has_leak && r.source.p2p);
+  set_flag(row, kPreRelease, has_leak && r.source.pre_release);
   row_title_[static_cast<std::size_t>(row)] = id;
   row_group_[static_cast<std::size_t>(row)] = r.group_slot + 1;
 
@@ -252,7 +251,7 @@ void Market::admit(std::int32_t id, std::int32_t day) {
   // or entered after the market started.
   const std::int64_t prev = static_cast<std::int64_t>(day) - 1;
   const bool leak_started = has_leak && r.leak_day <= prev;
-  p_eff_(row) = leak_started ? params_.bass_p : 0.0;
+  set_flag(row, kLeakStarted, leak_started);
   avail_(row) = leak_started
                     ? bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day)
                     : 0.0;
@@ -283,11 +282,9 @@ void Market::remove_row(Eigen::Index row) {
   titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(row)])].active_row = -1;
   if (row != last) {  // keep the active set compact: move the last row into the hole
     audience_(row) = audience_(last);
-    p_eff_(row) = p_eff_(last);
     q_eff_(row) = q_eff_(last);
     avail_(row) = avail_(last);
-    is_p2p_(row) = is_p2p_(last);
-    is_pre_(row) = is_pre_(last);
+    flags_[static_cast<std::size_t>(row)] = flags_[static_cast<std::size_t>(last)];
     exists_.row(row) = exists_.row(last);
     demand_.row(row) = demand_.row(last);
     pre_factor_.row(row) = pre_factor_.row(last);
@@ -323,7 +320,7 @@ void Market::start_leaks(std::int32_t day) {
   for (const std::int32_t id : leaks_.take(day)) {
     const TitleRecord& r = titles_[static_cast<std::size_t>(id)];
     if (r.leak_day != day || r.active_row < 0) continue;  // replaced, or not in the market (caught up on entry)
-    p_eff_(r.active_row) = params_.bass_p;
+    set_flag(r.active_row, kLeakStarted, true);
   }
 }
 
@@ -469,7 +466,8 @@ DayTotals Market::advance_one_day(std::int32_t t) {
 double Market::next_availability(Eigen::Index row) const {
   // The scalar form of the block update in compute_block: the same operations in the same order.
   const double a = avail_(row);
-  return std::min(std::max(a + (p_eff_(row) + q_eff_(row) * a) * (1.0 - a), 0.0), 1.0);
+  const double p_eff = (flags_[static_cast<std::size_t>(row)] & kLeakStarted) != 0 ? params_.bass_p : 0.0;
+  return std::min(std::max(a + (p_eff + q_eff_(row) * a) * (1.0 - a), 0.0), 1.0);
 }
 
 Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen::Index m, BlockScratch& s,
@@ -477,13 +475,32 @@ Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen
   const MarketParams& P = params_;
   BlockResult out;
   auto A = avail_.segment(b0, m);
+  // The row flags as doubles, in the block's scratch (L1): p_eff = bass_p once the leak day has
+  // come, else 0; and the 0/1 weights of the P2P and pre-release sums. One byte per title is read
+  // from memory instead of three doubles: at 70,000 titles the pass is bound by memory traffic
+  // (docs/PERFORMANCE.md 6.2). The values are exactly those the doubles held.
+  {
+    const std::uint8_t* f = flags_.data() + b0;
+    static_assert(kLeakStarted == 1 && kP2P == 2 && kPreRelease == 4, "the shifts below");
+    // Branch-free (the flags are random from row to row): bass_p * 1.0 and bass_p * 0.0 are
+    // exactly bass_p and 0.
+    double* pe = s.p_eff.data();
+    double* pp = s.p2p.data();
+    double* pr = s.pre.data();
+    for (Eigen::Index i = 0; i < m; ++i) {
+      const unsigned v = f[i];
+      pe[i] = P.bass_p * static_cast<double>(v & kLeakStarted);
+      pp[i] = static_cast<double>((v >> 1) & 1u);
+      pr[i] = static_cast<double>((v >> 2) & 1u);
+    }
+  }
   // Piracy availability, Bass (1969) diffusion discretised per day:
   //   A_i(t) = clamp(A_i(t-1) + (p + q pop_i A_i(t-1)) (1 - A_i(t-1)), 0, 1) for t >= L_i, else 0,
   // with A_i(L_i - 1) = 0, so A_i(L_i) = p (p_eff = 0 before the leak keeps A at 0). The clamp
   // matters only if p + q pop > 1. Done here, block by block, rather than in a pass of its own
   // over all titles, so that A is read from memory once a day (docs/PERFORMANCE.md 6.2).
   if (update_availability)
-    A = (A + (p_eff_.segment(b0, m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
+    A = (A + (s.p_eff.head(m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
   for (int c = 0; c < kChannels; ++c) {
     // Demand lost to piracy, D - D' with
     //   D'_ic = D_ic clamp(1 - kappa d_c A_i(t), 0, 1) clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1)
@@ -526,8 +543,8 @@ Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen
   }
   // Attribution to the source of the first public copy (flags are 0 for unleaked titles,
   // whose loss is exactly 0 anyway). Scene = total - P2P.
-  out.p2p = (title_loss * is_p2p_.segment(b0, m)).sum();
-  out.pre = (title_loss * is_pre_.segment(b0, m)).sum();
+  out.p2p = (title_loss * s.p2p.head(m)).sum();
+  out.pre = (title_loss * s.pre.head(m)).sum();
   // NaN guard: a NaN or inf anywhere in the block propagates into these sums, so checking
   // them is enough; the culprit is searched for only on failure (throw_non_finite).
   // (NaN * 0 and inf * 0 are NaN, so the flag-weighted sums see every title's loss.)

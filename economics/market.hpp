@@ -256,11 +256,16 @@ class Market {
   // Active set, structure of arrays: rows [0, n_active_) are titles in the market.
   Eigen::Index n_active_ = 0;
   Eigen::ArrayXd audience_;      //!< a_i
-  Eigen::ArrayXd p_eff_;         //!< bass_p once the title's leak day has come, else 0 (A stays 0)
   Eigen::ArrayXd q_eff_;         //!< bass_q * popularity_i
   Eigen::ArrayXd avail_;         //!< A_i(t)
-  Eigen::ArrayXd is_p2p_;        //!< 1 if the first public copy came from P2P
-  Eigen::ArrayXd is_pre_;        //!< 1 if the first public copy was flagged pre-release
+  /// Per row, bits: kLeakStarted (the leak day has come: p_eff = bass_p, else 0 and A stays 0),
+  /// kP2P (first public copy from P2P), kPreRelease (flagged pre-release).
+  std::vector<std::uint8_t> flags_;
+  static constexpr std::uint8_t kLeakStarted = 1, kP2P = 2, kPreRelease = 4;
+  void set_flag(Eigen::Index row, std::uint8_t bit, bool on) {
+    auto& f = flags_[static_cast<std::size_t>(row)];
+    f = static_cast<std::uint8_t>(on ? (f | bit) : (f & ~bit));
+  }
   Eigen::ArrayXXd exists_;       //!< E_ic = 1 if the title has a window in channel c
   Eigen::ArrayXXd demand_;       //!< D_ic: counterfactual demand of the day to simulate next, units/day
   Eigen::ArrayXXd pre_factor_;   //!< clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1); 1 until window c opens
@@ -274,6 +279,9 @@ class Market {
   struct BlockScratch {
     Eigen::ArrayXXd lost = Eigen::ArrayXXd::Zero(kBlock, kChannels);  //!< D - D' per channel
     Eigen::ArrayXXd net = Eigen::ArrayXXd::Zero(kBlock, kChannels);   //!< D - D'' per channel (lost minus recovered)
+    Eigen::ArrayXd p_eff = Eigen::ArrayXd::Zero(kBlock);  //!< bass_p or 0 (from flags_)
+    Eigen::ArrayXd p2p = Eigen::ArrayXd::Zero(kBlock);    //!< 1 or 0 (from flags_)
+    Eigen::ArrayXd pre = Eigen::ArrayXd::Zero(kBlock);    //!< 1 or 0 (from flags_)
   };
   /// A block's contribution to the day's totals.
   struct BlockResult {
