@@ -478,7 +478,10 @@ void Simulation::decide() {
       // An unavailable action (u = -inf) has weight 0 explicitly: exp(beta * -inf) is NaN when beta = 0.
       for (int k = 0; k < kActions; ++k) {
         const double uk = u[static_cast<std::size_t>(k)];
-        sum += (w[static_cast<std::size_t>(k)] = uk == -std::numeric_limits<double>::infinity() ? 0.0 : std::exp(sp.beta * (uk - umax)));
+        // The best action's weight is exp(beta * 0) = 1 exactly: no call needed (one exp in four).
+        sum += (w[static_cast<std::size_t>(k)] = uk == -std::numeric_limits<double>::infinity() ? 0.0
+                                                 : uk == umax ? 1.0
+                                                              : std::exp(sp.beta * (uk - umax)));
       }
       if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
       Stream rng(cfg_.seed, Purpose::Decision, i, tick_);
