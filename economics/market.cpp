@@ -11,6 +11,8 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
 
 namespace piracy::economics {
 
@@ -385,50 +387,73 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   const Eigen::Index blocks = (n + kBlock - 1) / kBlock;
   if (static_cast<Eigen::Index>(block_results_.size()) < blocks) block_results_.resize(static_cast<std::size_t>(blocks));
   if (title_loss_.size() < n) title_loss_.resize(std::max<Eigen::Index>(n, 2 * title_loss_.size()));
-  tbb::parallel_for(tbb::blocked_range<Eigen::Index>(0, blocks, 1), [&](const tbb::blocked_range<Eigen::Index>& r) {
-    BlockScratch& s = scratch_.local();
-    for (Eigen::Index b = r.begin(); b != r.end(); ++b) {
-      const Eigen::Index b0 = b * kBlock;
-      block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s, true);
-    }
-  });
-  for (Eigen::Index b = 0; b < blocks; ++b) {
-    const BlockResult& br = block_results_[static_cast<std::size_t>(b)];
-    const Eigen::Index b0 = b * kBlock;
-    const Eigen::Index m = std::min(kBlock, n - b0);
-    if (!br.finite) {
-      // Recompute the block (its demand was left undecayed) to name the culprit: the first
-      // non-finite block in row order, whatever thread found it.
-      BlockScratch s;
-      (void)compute_block(t, b0, m, s, false);  // availability is already today's
-      throw_non_finite(t, b0, m, s);
-    }
-    if (!br.seatbelt.empty()) throw ModelError(br.seatbelt);
-    counterfactual += br.counterfactual;
-    p2p += br.p2p;
-    pre_release += br.pre;
-    for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
-    // Per-group attribution: a scatter-add (one addition per leaked title), which has no dense
-    // array form; sequential, in row order, so each group's sum is the same bytes whatever the
-    // number of threads. Unleaked titles (slot 0) are skipped: their loss is exactly 0 and slot 0
-    // is never read. A run of rows with the same slot is summed in a register, in the same order,
-    // instead of through memory (a store-to-load chain cost ~9 cycles per title:
-    // docs/PERFORMANCE.md 6.2).
-    double* acc = group_day_.data();
-    const std::int32_t* slot = row_group_.data() + b0;
-    const double* tl = title_loss_.data() + b0;
-    for (Eigen::Index i = 0; i < m;) {
-      const std::int32_t g = slot[i];
-      if (g == 0) {
-        ++i;
-        continue;
-      }
-      double run = acc[g];
-      do run += tl[i++];
-      while (i < m && slot[i] == g);
-      acc[g] = run;
-    }
-  }
+  // A pipeline of tokens of kTokenBlocks blocks: the blocks are computed in parallel, and the
+  // in-order stage adds each token's sums and scatters its per-group losses while later tokens
+  // are still being computed (the scatter is sequential: with a parallel_for followed by the
+  // scatter, the second thread idled through it). In-order means the same additions in the
+  // same order as a sequential pass, whatever the number of threads.
+  const Eigen::Index tokens = (blocks + kTokenBlocks - 1) / kTokenBlocks;
+  Eigen::Index next_token = 0;
+  const auto live_tokens = static_cast<std::size_t>(2 * tbb::this_task_arena::max_concurrency());
+  tbb::parallel_pipeline(
+      live_tokens,
+      tbb::make_filter<void, Eigen::Index>(tbb::filter_mode::serial_in_order,
+                                           [&](tbb::flow_control& fc) -> Eigen::Index {
+                                             if (next_token >= tokens) {
+                                               fc.stop();
+                                               return 0;
+                                             }
+                                             return next_token++;
+                                           }) &
+          tbb::make_filter<Eigen::Index, Eigen::Index>(
+              tbb::filter_mode::parallel,
+              [&](Eigen::Index k) {
+                BlockScratch& s = scratch_.local();
+                for (Eigen::Index b = k * kTokenBlocks; b < std::min(blocks, (k + 1) * kTokenBlocks); ++b) {
+                  const Eigen::Index b0 = b * kBlock;
+                  block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s, true);
+                }
+                return k;
+              }) &
+          tbb::make_filter<Eigen::Index, void>(tbb::filter_mode::serial_in_order, [&](Eigen::Index k) {
+            for (Eigen::Index b = k * kTokenBlocks; b < std::min(blocks, (k + 1) * kTokenBlocks); ++b) {
+              const BlockResult& br = block_results_[static_cast<std::size_t>(b)];
+              const Eigen::Index b0 = b * kBlock;
+              const Eigen::Index m = std::min(kBlock, n - b0);
+              if (!br.finite) {
+                // Recompute the block (its demand was left undecayed) to name the culprit: the
+                // first non-finite block in row order, whatever thread found it.
+                BlockScratch s;
+                (void)compute_block(t, b0, m, s, false);  // availability is already today's
+                throw_non_finite(t, b0, m, s);
+              }
+              if (!br.seatbelt.empty()) throw ModelError(br.seatbelt);
+              counterfactual += br.counterfactual;
+              p2p += br.p2p;
+              pre_release += br.pre;
+              for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
+              // Per-group attribution: a scatter-add (one addition per leaked title), which has no
+              // dense array form; sequential, in row order, so each group's sum is the same bytes
+              // whatever the number of threads. Unleaked titles (slot 0) are skipped: their loss
+              // is exactly 0 and slot 0 is never read. A run of rows with the same slot is summed
+              // in a register, in the same order, instead of through memory (a store-to-load
+              // chain cost ~9 cycles per title: docs/PERFORMANCE.md 6.2).
+              double* acc = group_day_.data();
+              const std::int32_t* slot = row_group_.data() + b0;
+              const double* tl = title_loss_.data() + b0;
+              for (Eigen::Index i = 0; i < m;) {
+                const std::int32_t g = slot[i];
+                if (g == 0) {
+                  ++i;
+                  continue;
+                }
+                double run = acc[g];
+                do run += tl[i++];
+                while (i < m && slot[i] == g);
+                acc[g] = run;
+              }
+            }
+          }));
 
   double loss = 0.0;
   for (int c = 0; c < kChannels; ++c) {

@@ -275,6 +275,7 @@ class Market {
   // own partial sums, which are then added in block order, so the totals are the same bytes
   // whatever the number of threads (and the same as a sequential pass over the blocks).
   static constexpr Eigen::Index kBlock = 1024;  //!< rows per block: ~200 KB of state + scratch, fits L2
+  static constexpr Eigen::Index kTokenBlocks = 4;  //!< blocks per token of the daily pipeline
   /// Scratch of one block (one per worker thread, reused every day: no allocation in the hot path).
   struct BlockScratch {
     Eigen::ArrayXXd lost = Eigen::ArrayXXd::Zero(kBlock, kChannels);  //!< D - D' per channel
