@@ -316,7 +316,7 @@ void Simulation::open_sources() {
   const Date today = date_of(tick_);
   const double years = years_since_mid_2020(today);
   const auto& mv = cfg_.movies;
-  slots_.clear();
+  std::array<std::uint64_t, kCategories> other_slots{};  // today's slots of the non-film categories
 
   for (int c = 0; c < kCategories; ++c) {
     const auto& cp = cfg_.categories[c];
@@ -326,11 +326,8 @@ void Simulation::open_sources() {
     if (c != kMovie) {
       // Titles of other categories open at once (air date, release date): n titles with
       // 1 + Poisson(slots - 1) slots each, summed into one Poisson draw.
-      const auto n = n_titles + sample::poisson(rng, static_cast<double>(n_titles) * (cp.slots_per_title - 1.0));
-      const Source src = c == kTv ? Source::Tv : Source::Web;
-      for (std::uint64_t k = 0; k < n; ++k)
-        slots_.push_back({-1, static_cast<std::uint8_t>(c), src, -1, false,
-                          (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull)});
+      other_slots[static_cast<std::size_t>(c)] =
+          n_titles + sample::poisson(rng, static_cast<double>(n_titles) * (cp.slots_per_title - 1.0));
       continue;
     }
     // Films: theatrical release today; later windows scheduled on the calendar.
@@ -370,28 +367,38 @@ void Simulation::open_sources() {
                {title, kMovie, Source::P2PPrerelease, 1, street});
     }
   }
-  for (const auto& b : calendar_[static_cast<std::size_t>(tick_)]) {
+  // Today's slots, sorted by (category, source) so that each group scans contiguous ranges: the
+  // slots of the other categories (in category order), then those of today's calendar batches
+  // (in batch order), each written straight to its place -- a stable counting sort of that
+  // sequence, without a second buffer (at 1M sceners ~400,000 slots a day, 10 MB).
+  constexpr std::size_t kSources = static_cast<std::size_t>(Source::P2PPrerelease) + 1;
+  const auto key = [](std::size_t category, Source source) {
+    return category * kSources + static_cast<std::size_t>(source);
+  };
+  const auto other_source = [](std::size_t c) { return c == kTv ? Source::Tv : Source::Web; };
+  const auto& batches = calendar_[static_cast<std::size_t>(tick_)];
+  std::array<std::size_t, kCategories * kSources + 1> start{};
+  for (std::size_t c = 0; c < kCategories; ++c) start[key(c, other_source(c)) + 1] += other_slots[c];
+  for (const auto& b : batches) start[key(b.category, b.source) + 1] += b.slots;
+  for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+  slots_.resize(start.back());
+  for (std::size_t c = 0; c < kCategories; ++c) {
+    const Source src = other_source(c);
+    auto& at = start[key(c, src)];
+    for (std::uint64_t k = 0; k < other_slots[c]; ++k)
+      slots_[at++] = {-1, static_cast<std::uint8_t>(c), src, -1, false,
+                      (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull)};
+  }
+  for (const auto& b : batches) {
     const bool pre = b.source == Source::Wholesale || b.source == Source::P2PPrerelease;
+    auto& at = start[key(b.category, b.source)];
     for (int k = 0; k < b.slots; ++k)
-      slots_.push_back({b.title, b.category, b.source, b.street_tick, pre,
-                        (static_cast<std::uint64_t>(b.title) << 10) | (static_cast<std::uint64_t>(b.source) << 7) |
-                            static_cast<std::uint64_t>(std::min(k, 127))});
+      slots_[at++] = {b.title, b.category, b.source, b.street_tick, pre,
+                      (static_cast<std::uint64_t>(b.title) << 10) | (static_cast<std::uint64_t>(b.source) << 7) |
+                          static_cast<std::uint64_t>(std::min(k, 127))};
   }
   calendar_[static_cast<std::size_t>(tick_)].clear();
   calendar_[static_cast<std::size_t>(tick_)].shrink_to_fit();
-  // Slots sorted by (category, source) so that each group scans contiguous ranges: a stable
-  // counting sort (the same order as std::stable_sort on that key, in O(n) and without the
-  // merge sort's temporary buffer; slot_buf_ keeps its capacity from day to day).
-  constexpr std::size_t kSources = static_cast<std::size_t>(Source::P2PPrerelease) + 1;
-  const auto key = [](const Slot& sl) {
-    return static_cast<std::size_t>(sl.category) * kSources + static_cast<std::size_t>(sl.source);
-  };
-  std::array<std::size_t, kCategories * kSources + 1> start{};
-  for (const Slot& sl : slots_) ++start[key(sl) + 1];
-  for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
-  slot_buf_.resize(slots_.size());
-  for (const Slot& sl : slots_) slot_buf_[start[key(sl)]++] = sl;
-  slots_.swap(slot_buf_);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -146,7 +146,6 @@ class Simulation {
   std::vector<P2PGroup> p2p_;
   std::vector<std::vector<SlotBatch>> calendar_;  //!< batches by tick they open
   std::vector<Slot> slots_;                       //!< slots open today, sorted by category/source
-  std::vector<Slot> slot_buf_;                    //!< scratch of the counting sort of slots_
   /// One group's attempt at one of today's slots (race()).
   struct RaceAttempt {
     std::int64_t slot;

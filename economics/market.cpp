@@ -221,7 +221,9 @@ void Market::reserve_rows(Eigen::Index rows) {
   q_eff_.conservativeResize(cap);
   avail_.conservativeResize(cap);
   flags_.resize(static_cast<std::size_t>(cap));
-  exists_.conservativeResize(cap, kChannels);
+  // E is read only by the substitution term: without substitution it is not kept (32 bytes a
+  // title: docs/PERFORMANCE.md 5.4).
+  if (has_substitution_) exists_.conservativeResize(cap, kChannels);
   demand_.conservativeResize(cap, kChannels);
   pre_factor_.conservativeResize(cap, kChannels);
   row_title_.resize(static_cast<std::size_t>(cap));
@@ -259,7 +261,7 @@ void Market::admit(std::int32_t id, std::int32_t day) {
                     : 0.0;
   for (int c = 0; c < kChannels; ++c) {
     const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
-    exists_(row, c) = s >= 0 ? 1.0 : 0.0;
+    if (has_substitution_) exists_(row, c) = s >= 0 ? 1.0 : 0.0;
     demand_(row, c) = 0.0;
     pre_factor_(row, c) = 1.0;
     if (s < 0) continue;
@@ -287,7 +289,7 @@ void Market::remove_row(Eigen::Index row) {
     q_eff_(row) = q_eff_(last);
     avail_(row) = avail_(last);
     flags_[static_cast<std::size_t>(row)] = flags_[static_cast<std::size_t>(last)];
-    exists_.row(row) = exists_.row(last);
+    if (has_substitution_) exists_.row(row) = exists_.row(last);
     demand_.row(row) = demand_.row(last);
     pre_factor_.row(row) = pre_factor_.row(last);
     const auto moved = row_title_[static_cast<std::size_t>(last)];

@@ -266,7 +266,7 @@ class Market {
     auto& f = flags_[static_cast<std::size_t>(row)];
     f = static_cast<std::uint8_t>(on ? (f | bit) : (f & ~bit));
   }
-  Eigen::ArrayXXd exists_;       //!< E_ic = 1 if the title has a window in channel c
+  Eigen::ArrayXXd exists_;       //!< E_ic = 1 if the title has a window in channel c (kept only with substitution)
   Eigen::ArrayXXd demand_;       //!< D_ic: counterfactual demand of the day to simulate next, units/day
   Eigen::ArrayXXd pre_factor_;   //!< clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1); 1 until window c opens
   std::vector<std::int32_t> row_title_;  //!< title id of each row
