@@ -655,6 +655,18 @@ void Simulation::race() {
     }
   }
 
+  // Whether each won release leaks (one stream per slot, keyed by its uid): drawn in parallel,
+  // since the leak probabilities were fixed in decide(); used in slot order below.
+  race_leaked_.resize(slots_.size());
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, slots_.size(), 4096), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const auto& sl = slots_[k];
+      if (sl.source == Source::P2PPrerelease || winner[k] < 0) continue;
+      Stream rng(cfg_.seed, Purpose::Leak, sl.uid, tick_);
+      race_leaked_[k] = sample::bernoulli(rng, groups_[static_cast<std::size_t>(winner[k])].leak_probability) ? 1 : 0;
+    }
+  });
+
   const auto& sp = cfg_.sceners;
   const auto& tw = cfg_.topsites.tier_weights;
   std::vector<std::pair<std::int32_t, std::uint16_t>> carry;  // wholesale slots nobody got
@@ -675,8 +687,7 @@ void Simulation::race() {
     g.recognition_today += sp.recognition_per_release * tw[static_cast<std::size_t>(g.best_tier)];
     t_.scene += 1;
     t_.scene_by_cat[sl.category] += 1;
-    Stream rng(cfg_.seed, Purpose::Leak, sl.uid, tick_);
-    const bool leaked = sample::bernoulli(rng, g.leak_probability);
+    const bool leaked = race_leaked_[k] != 0;
     for (auto s : g.sites) {
       auto& site = sites_[static_cast<std::size_t>(s)];
       if (!site.live()) continue;

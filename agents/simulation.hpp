@@ -163,6 +163,7 @@ class Simulation {
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
+  std::vector<std::uint8_t> race_leaked_;                 //!< by slot: the won release leaks (scratch)
   std::unique_ptr<economics::Market> market_;
   std::vector<std::int32_t> named_ids_;           //!< group id of each named group (-1 removed)
   std::vector<std::int32_t> named_first_scener_;  //!< first reserved scener id of each named group
