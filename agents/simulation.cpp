@@ -38,8 +38,6 @@ void Sceners::resize(std::size_t n) {
   for (auto& v : m_hat) v.resize(n, 0.0f);
   payoff_ema.resize(n, 0.0f);
   money_usd.resize(n, 0.0f);
-  r_today.resize(n, 0.0f);
-  m_today.resize(n, 0.0f);
   site.resize(n, -1);
   ban_until.resize(n, -1);
   sell_site.resize(n, -1);
@@ -858,8 +856,6 @@ void Simulation::enforcement() {
           r_real = -ep.peer_penalty * sc_.recognition[i];
         }
       }
-      sc_.r_today[i] = static_cast<float>(r_real);
-      sc_.m_today[i] = static_cast<float>(m_real);
       if (act < kLearnedActions) {
         // Reinforcement learning of expected payoffs (Erev & Roth 1998; Camerer & Ho 1999, EWA
         // with no foregone-payoff weight): only the chosen action's expectation moves.

@@ -43,8 +43,6 @@ struct Sceners {
   std::array<std::vector<float>, kLearnedActions> m_hat;  //!< learned money utility by action
   std::vector<float> payoff_ema;         //!< recent realised utility (for imitation)
   std::vector<float> money_usd;          //!< cumulative money from selling access
-  std::vector<float> r_today;            //!< realised recognition today
-  std::vector<float> m_today;            //!< realised money utility today
   std::vector<std::int32_t> site;        //!< site operated (-1 none)
   std::vector<std::int32_t> ban_until;   //!< tick until which peers keep a caught seller out
   std::vector<std::int32_t> sell_site;   //!< site a seller sells on today (-1 none)

@@ -99,7 +99,7 @@ double scener_state_bytes(const piracy::Sceners& s) {
   add(s.rho), add(s.recognition), add(s.chill);
   for (const auto& v : s.r_hat) add(v);
   for (const auto& v : s.m_hat) add(v);
-  add(s.payoff_ema), add(s.money_usd), add(s.r_today), add(s.m_today), add(s.site), add(s.ban_until);
+  add(s.payoff_ema), add(s.money_usd), add(s.site), add(s.ban_until);
   add(s.sell_site), add(s.sold_today), add(s.detected), add(s.caught);
   return b;
 }
