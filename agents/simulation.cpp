@@ -5,6 +5,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_sort.h>
 
 #include <algorithm>
 #include <bit>
@@ -1165,7 +1166,9 @@ std::int64_t Simulation::affiliate() {
   std::vector<std::pair<double, std::int32_t>> ranked;
   for (const auto gid : alive_groups_)
     if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive) ranked.emplace_back(g.recognition, g.id);
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  // (recognition, id) is a total order (ids are unique), so every correct sort -- the parallel
+  // one too -- gives the same permutation whatever the number of threads.
+  tbb::parallel_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   std::vector<double> percentile_top(groups_.size(), 1.0);  // share of groups at least as good
   for (std::size_t k = 0; k < ranked.size(); ++k)
     percentile_top[static_cast<std::size_t>(ranked[k].second)] = (k + 1.0) / static_cast<double>(ranked.size());
@@ -1398,7 +1401,7 @@ void Simulation::structural_change() {
       for (auto g : s.groups) sc += groups_[static_cast<std::size_t>(g)].recognition;
       score.emplace_back(sc, s.id);
     }
-    std::sort(score.begin(), score.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    tbb::parallel_sort(score.begin(), score.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });  // total order: see affiliate()
     for (std::size_t k = 0; k < score.size(); ++k) {
       const double q = (k + 1.0) / static_cast<double>(score.size());
       int tier = 0;
