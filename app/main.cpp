@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <iostream>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -23,6 +22,7 @@
 #include "economics/recovery.hpp"
 #include "engine/config.hpp"
 #include "engine/error.hpp"
+#include "engine/files.hpp"
 #include "engine/interrupt.hpp"
 #include "engine/output.hpp"
 #include "piracy/version.hpp"
@@ -31,15 +31,6 @@ namespace {
 
 using nlohmann::json;
 using namespace piracy;
-
-std::string utc_now() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 /// 1234567.8 -> "1,234,568" (fmt 9 has no locale-free digit grouping).
 std::string grouped(double x) {
@@ -104,7 +95,7 @@ int cmd_run(const std::optional<std::string>& config_path, const std::string& ou
             int threads, const std::vector<std::string>& sets, bool force, bool quiet) {
   install_interrupt_handlers();  // before the staging directory exists: Ctrl-C always cleans up
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string started = utc_now();
+  const std::string started = files::utc_now();
   std::vector<std::string> overrides = sets;
   if (seed) overrides.push_back(fmt::format("seed={}", *seed));
   ScenarioConfig cfg = config_path ? load_scenario(*config_path, overrides) : load_default_scenario(overrides);
