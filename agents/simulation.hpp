@@ -160,6 +160,13 @@ class Simulation {
     double effort = 0;
   };
   std::vector<GroupPay> group_pay_;
+  /// aggregate_decisions(): today's release effort, releasing members and supplier flag per group (scratch).
+  struct GroupTally {
+    double effort = 0;
+    std::int32_t active_members = 0;
+    bool supplier_active = false;
+  };
+  std::vector<GroupTally> group_tally_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
