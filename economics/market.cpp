@@ -439,7 +439,7 @@ DayTotals Market::advance_one_day(std::int32_t t) {
               // whatever the number of threads. Unleaked titles (slot 0) are skipped: their loss
               // is exactly 0 and slot 0 is never read. A run of rows with the same slot is summed
               // in a register, in the same order, instead of through memory (a store-to-load
-              // chain cost ~9 cycles per title: docs/PERFORMANCE.md 6.2).
+              // chain cost ~9 cycles per title: docs/PERFORMANCE.md 9.1, 9.3).
               double* acc = group_day_.data();
               const std::int32_t* slot = row_group_.data() + b0;
               const double* tl = title_loss_.data() + b0;
@@ -505,7 +505,7 @@ Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen
   // The row flags as doubles, in the block's scratch (L1): p_eff = bass_p once the leak day has
   // come, else 0; and the 0/1 weights of the P2P and pre-release sums. One byte per title is read
   // from memory instead of three doubles: at 70,000 titles the pass is bound by memory traffic
-  // (docs/PERFORMANCE.md 6.2). The values are exactly those the doubles held.
+  // (docs/PERFORMANCE.md 9.1, 9.3). The values are exactly those the doubles held.
   {
     const std::uint8_t* f = flags_.data() + b0;
     static_assert(kLeakStarted == 1 && kP2P == 2 && kPreRelease == 4, "the shifts below");
@@ -525,7 +525,7 @@ Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen
   //   A_i(t) = clamp(A_i(t-1) + (p + q pop_i A_i(t-1)) (1 - A_i(t-1)), 0, 1) for t >= L_i, else 0,
   // with A_i(L_i - 1) = 0, so A_i(L_i) = p (p_eff = 0 before the leak keeps A at 0). The clamp
   // matters only if p + q pop > 1. Done here, block by block, rather than in a pass of its own
-  // over all titles, so that A is read from memory once a day (docs/PERFORMANCE.md 6.2).
+  // over all titles, so that A is read from memory once a day (docs/PERFORMANCE.md 9.1, 9.3).
   if (update_availability)
     A = (A + (s.p_eff.head(m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
   for (int c = 0; c < kChannels; ++c) {
