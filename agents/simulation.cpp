@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
@@ -1181,34 +1182,65 @@ std::int64_t Simulation::affiliate() {
   // (h) Affiliation: groups without enough live sites apply; a site of tier k accepts groups
   // in the top share of recognition that its rank in the pyramid implies (better-ranked sites
   // accept better-recognized groups).
-  std::vector<std::pair<double, std::int32_t>> ranked;
+  auto& ranked = aff_ranked_;
+  ranked.clear();
   for (const auto gid : alive_groups_)
     if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive) ranked.emplace_back(g.recognition, g.id);
   // (recognition, id) is a total order (ids are unique), so every correct sort -- the parallel
   // one too -- gives the same permutation whatever the number of threads.
   tbb::parallel_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
-  std::vector<double> percentile_top(groups_.size(), 1.0);  // share of groups at least as good
+  // Share of groups at least as good; read for alive groups only, all of which are ranked.
+  auto& percentile_top = aff_percentile_;
+  percentile_top.resize(groups_.size());
   for (std::size_t k = 0; k < ranked.size(); ++k)
     percentile_top[static_cast<std::size_t>(ranked[k].second)] = (k + 1.0) / static_cast<double>(ranked.size());
   const auto tier_cut = tier_cuts();
-  std::vector<std::vector<std::int32_t>> open_by_tier(tp.tier_sizes.size());
+  auto& open_by_tier = aff_open_by_tier_;
+  open_by_tier.resize(tp.tier_sizes.size());
+  for (auto& v : open_by_tier) v.clear();
   for (const auto& s : sites_)
     if (s.live() && static_cast<std::int64_t>(s.groups.size()) < tp.groups_per_site) open_by_tier[static_cast<std::size_t>(s.tier)].push_back(s.id);
+
+  // Which groups search today, in parallel: each group forgets its sites that are gone for good,
+  // counts its live ones and, if it has a home, draws whether it looks around. None of this reads
+  // what the placements below change (the sites' group lists and the open candidates), so it is
+  // the same whatever the order; the placements stay sequential in id order (a placement fills a
+  // site that a later group might have picked). At 1M sceners the per-group checks were ~85% of
+  // a sequential affiliate() (docs/PERFORMANCE.md 10).
+  enum : std::uint8_t { kNoSearch = 0, kSearchHomeless = 1, kSearchHomed = 2 };
+  const auto& listed = alive_groups_;
+  aff_search_.resize(listed.size());
+  const bool may_search = gp.affiliation_enabled || initializing_;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      auto& g = groups_[static_cast<std::size_t>(listed[k])];
+      aff_search_[k] = kNoSearch;
+      if (!g.alive) continue;
+      // Forget sites that are gone for good.
+      std::erase_if(g.sites, [&](std::int32_t s) {
+        const auto st = sites_[static_cast<std::size_t>(s)].status;
+        return st == SiteStatus::Seized || st == SiteStatus::Closed;
+      });
+      int live = 0;
+      for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
+      if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
+      if (!may_search) continue;
+      if (live > 0) {
+        Stream arng(cfg_.seed, Purpose::Affiliation, static_cast<std::uint64_t>(g.id), tick_);
+        if (!sample::bernoulli(arng, gp.affiliation_search_rate)) continue;  // groups with a home look around slowly
+      }
+      aff_search_[k] = live > 0 ? kSearchHomed : kSearchHomeless;
+    }
+  });
+
   std::int64_t unplaced = 0;
-  for (const auto gid : alive_groups_) {
-    auto& g = groups_[static_cast<std::size_t>(gid)];
-    if (!g.alive) continue;
-    // Forget sites that are gone for good.
-    std::erase_if(g.sites, [&](std::int32_t s) {
-      const auto st = sites_[static_cast<std::size_t>(s)].status;
-      return st == SiteStatus::Seized || st == SiteStatus::Closed;
-    });
-    int live = 0;
-    for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
-    if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
+  for (std::size_t k = 0; k < listed.size(); ++k) {
+    if (aff_search_[k] == kNoSearch) continue;
+    auto& g = groups_[static_cast<std::size_t>(listed[k])];
+    const bool homeless = aff_search_[k] == kSearchHomeless;
     Stream arng(cfg_.seed, Purpose::Affiliation, static_cast<std::uint64_t>(g.id), tick_);
-    if (!gp.affiliation_enabled && !initializing_) continue;
-    if (live > 0 && !sample::bernoulli(arng, gp.affiliation_search_rate)) continue;  // groups with a home look around slowly
+    // The stream's first draw decided the search above (for a group with a home): skip it.
+    if (!homeless) (void)sample::bernoulli(arng, gp.affiliation_search_rate);
     bool placed = false;
     const double pct = percentile_top[static_cast<std::size_t>(g.id)];
     for (std::size_t tier = 0; tier < open_by_tier.size() && !placed; ++tier) {
@@ -1219,22 +1251,14 @@ std::int64_t Simulation::affiliate() {
       // the group's own sites are found by binary search, and the u-th fresh candidate is the
       // u-th candidate once those positions are stepped over. O(own sites x log) instead of a
       // scan of every open site of the tier per searching group (17% of a tick at 1M sceners).
-      std::array<std::size_t, 16> own_small{};
-      std::vector<std::size_t> own_large;
-      std::size_t n_own = 0;
-      const auto note_own = [&](std::size_t pos) {
-        if (n_own < own_small.size()) own_small[n_own] = pos;
-        else { if (own_large.empty()) own_large.assign(own_small.begin(), own_small.end()); own_large.push_back(pos); }
-        ++n_own;
-      };
+      auto& own_pos = aff_own_pos_;
+      own_pos.clear();
       for (auto own : g.sites) {
         const auto at = std::lower_bound(cands.begin(), cands.end(), own);
-        if (at != cands.end() && *at == own) note_own(static_cast<std::size_t>(at - cands.begin()));
+        if (at != cands.end() && *at == own) own_pos.push_back(static_cast<std::size_t>(at - cands.begin()));
       }
-      std::span<std::size_t> own_pos = own_large.empty() ? std::span<std::size_t>(own_small.data(), n_own)
-                                                         : std::span<std::size_t>(own_large);
       std::sort(own_pos.begin(), own_pos.end());
-      own_pos = own_pos.first(static_cast<std::size_t>(std::unique(own_pos.begin(), own_pos.end()) - own_pos.begin()));
+      own_pos.erase(std::unique(own_pos.begin(), own_pos.end()), own_pos.end());
       const std::size_t n_fresh = cands.size() - own_pos.size();
       if (n_fresh == 0) continue;
       std::size_t pick = sample::uniform_index(arng, n_fresh);
@@ -1249,7 +1273,7 @@ std::int64_t Simulation::affiliate() {
       if (static_cast<std::int64_t>(site.groups.size()) >= tp.groups_per_site) std::erase(cands, s);
       placed = true;
     }
-    if (!placed && live == 0) ++unplaced;
+    if (!placed && homeless) ++unplaced;
   }
 
   return unplaced;
@@ -1557,23 +1581,45 @@ void Simulation::check_invariants() const {
 
 void Simulation::step() {
   if (tick_ >= n_ticks_) return;
+  using Clock = std::chrono::steady_clock;
+  auto lap_start = Clock::now();
+  const auto lap = [&](Phase phase) {
+    const auto now = Clock::now();
+    phase_s_[static_cast<std::size_t>(phase)] += std::chrono::duration<double>(now - lap_start).count();
+    lap_start = now;
+  };
   t_ = Tally{};
   compact_active();
   open_sources();           // 1
+  lap(kPhaseOpenSources);
   decide();                 // 2 (parallel)
+  lap(kPhaseDecide);
   aggregate_decisions();
+  lap(kPhaseAggregate);
   race();                   // 3
+  lap(kPhaseRace);
   access_market_and_leaks();// 4
   p2p_releases();
+  lap(kPhaseAccessP2P);
   enforcement();            // 5 (payoffs and learning in parallel, then detection, operations)
+  lap(kPhaseEnforcement);
   structural_change();      // 6
+  lap(kPhaseStructural);
   market_step();            // 7
+  lap(kPhaseMarket);
   record();                 // 8
   guard_finite();           // NaN/inf in the day's aggregates stops the run (issue 9)
 #ifdef PIRACY_SEATBELTS
   check_invariants();
 #endif
+  lap(kPhaseRecord);
   ++tick_;
+}
+
+const char* Simulation::phase_name(int phase) noexcept {
+  static constexpr std::array<const char*, kPhases> kNames{
+      "open_sources", "decide", "aggregate", "race", "access+p2p", "enforcement", "structural", "market", "record"};
+  return phase >= 0 && phase < kPhases ? kNames[static_cast<std::size_t>(phase)] : "?";
 }
 
 // ---------------------------------------------------------------------------------------------

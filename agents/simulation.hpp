@@ -3,10 +3,12 @@
 // Process order per tick (MODEL.md section 3; docs/ODD.md "Process overview"):
 //   1 sources open  2 scener decisions (parallel)  3 release races  4 access market & leaks,
 //   P2P releases  5 enforcement  6 structural change  7 market  8 recording.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -78,6 +80,18 @@ class Simulation {
   [[nodiscard]] std::int64_t named_group_releases(const std::string& name) const;
   [[nodiscard]] std::int32_t named_group_id(const std::string& name) const;  //!< -1 if absent
 
+  /// The phases of step(), in order, for the wall-time breakdown below.
+  enum Phase : int {
+    kPhaseOpenSources, kPhaseDecide, kPhaseAggregate, kPhaseRace, kPhaseAccessP2P, kPhaseEnforcement,
+    kPhaseStructural, kPhaseMarket, kPhaseRecord, kPhases
+  };
+  /// "open_sources", "decide", ... (as in the benchmark's breakdown).
+  [[nodiscard]] static const char* phase_name(int phase) noexcept;
+  /// Wall seconds spent in each phase of step() since construction (steady clock, two reads per
+  /// phase and tick: ~0.5 us a tick). For benchmarks: which phases scale with threads and which
+  /// do not (docs/PERFORMANCE.md); never part of the outputs.
+  [[nodiscard]] const std::array<double, kPhases>& phase_seconds() const { return phase_s_; }
+
  private:
   void init_population();
   void open_sources();
@@ -123,6 +137,7 @@ class Simulation {
   std::vector<std::string> removed_;
   std::int32_t n_ticks_ = 0;
   std::int32_t tick_ = 0;
+  std::array<double, kPhases> phase_s_{};
   std::int32_t report_first_ = 0;  //!< tick of calendar.start
   bool initializing_ = false;       //!< initial affiliations are made whatever the switches
 
@@ -167,6 +182,13 @@ class Simulation {
     bool supplier_active = false;
   };
   std::vector<GroupTally> group_tally_;
+  /// affiliate() scratch: (recognition, id) ranking, share of groups at least as good by id,
+  /// open sites by tier, whether each listed group searches today, a group's own candidate positions.
+  std::vector<std::pair<double, std::int32_t>> aff_ranked_;
+  std::vector<double> aff_percentile_;
+  std::vector<std::vector<std::int32_t>> aff_open_by_tier_;
+  std::vector<std::uint8_t> aff_search_;
+  std::vector<std::size_t> aff_own_pos_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)

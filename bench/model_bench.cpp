@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -123,7 +124,27 @@ struct SizeRun {
   std::int64_t titles = 0;        //!< market titles registered
   std::int64_t active_titles = 0; //!< market titles in the active set at the end
   double releases = 0;            //!< Scene releases (to check 1 and 2 threads agree)
+  std::array<double, Simulation::kPhases> phase_s{};  //!< wall seconds per phase of step()
 };
+
+/// Wall seconds per phase at 1 and 2 threads, and each phase's speed-up: which phases scale and
+/// which are sequential (docs/PERFORMANCE.md). Returns the JSON object of the breakdown.
+nlohmann::json print_phases(const std::string& title, const std::array<double, Simulation::kPhases>& p1,
+                            const std::array<double, Simulation::kPhases>& p2) {
+  double t1 = 0, t2 = 0;
+  for (int k = 0; k < Simulation::kPhases; ++k) t1 += p1[static_cast<std::size_t>(k)], t2 += p2[static_cast<std::size_t>(k)];
+  fmt::print("  wall time per phase of step(), {}:\n  {:>14} {:>12} {:>7} {:>12} {:>7} {:>8}\n", title, "phase",
+             "1 thread, s", "share", "2 threads, s", "share", "speed-up");
+  nlohmann::json j = nlohmann::json::object();
+  for (int k = 0; k < Simulation::kPhases; ++k) {
+    const auto a = p1[static_cast<std::size_t>(k)], b = p2[static_cast<std::size_t>(k)];
+    fmt::print("  {:>14} {:>12.3f} {:>6.1f}% {:>12.3f} {:>6.1f}% {:>8.2f}\n", Simulation::phase_name(k), a,
+               100 * a / t1, b, 100 * b / t2, b > 0 ? a / b : 0.0);
+    j[Simulation::phase_name(k)] = {a, b};
+  }
+  std::fflush(stdout);
+  return j;
+}
 
 SizeRun run_size(std::int64_t n, int threads, Date start, Date end) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
@@ -154,15 +175,18 @@ SizeRun run_size(std::int64_t n, int threads, Date start, Date end) {
   r.active_titles = sim.market().active_titles();
   const auto rel = sim.series().values(sim.series().column("releases_scene"));
   for (double v : rel) r.releases += v;
+  r.phase_s = sim.phase_seconds();
   return r;
 }
 
-/// One default run (construction + every tick, no paired counterfactual), seconds.
-double default_run_seconds(const ScenarioConfig& cfg, int threads) {
+/// One default run (construction + every tick, no paired counterfactual), seconds; `phases`
+/// receives the wall seconds per phase of step().
+double default_run_seconds(const ScenarioConfig& cfg, int threads, std::array<double, Simulation::kPhases>& phases) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   const auto t0 = Clock::now();
   Simulation sim(cfg);
   sim.run();
+  phases = sim.phase_seconds();
   return seconds_since(t0);
 }
 
@@ -291,6 +315,7 @@ int main(int argc, char** argv) try {
     j["market_titles"] = r2.titles;
     j["market_active_titles"] = r2.active_titles;
     j["identical_1t_2t"] = r1.releases == r2.releases;
+    j["phase_s"] = print_phases(fmt::format("{} sceners", n), r1.phase_s, r2.phase_s);
     jsizes.push_back(j);
   }
   out["sizes"] = jsizes;
@@ -311,12 +336,14 @@ int main(int argc, char** argv) try {
     const int ticks = (cfg.calendar.end - cfg.calendar.burn_in_start) + 1;
     fmt::print("{}Default scenario '{}' ({} ticks, {} initial sceners{})\n", sizes.empty() ? "" : "\n", cfg.name, ticks,
                cfg.sceners.initial_sceners, quick ? ", shortened" : "");
-    const double d1 = default_run_seconds(cfg, 1);
+    std::array<double, Simulation::kPhases> ph1{}, ph2{};
+    const double d1 = default_run_seconds(cfg, 1, ph1);
     fmt::print("  one run, 1 thread : {:8.3f} s\n", d1);
     std::fflush(stdout);
-    const double d2 = default_run_seconds(cfg, 2);
+    const double d2 = default_run_seconds(cfg, 2, ph2);
     fmt::print("  one run, 2 threads: {:8.3f} s\n", d2);
     std::fflush(stdout);
+    const auto jph = print_phases("default run", ph1, ph2);
     const double e1 = ensemble_runs_per_second(cfg, 1, ensemble);
     fmt::print("  ensemble of {}, 1 thread : {:7.3f} runs/s\n", ensemble, e1);
     std::fflush(stdout);
@@ -325,6 +352,7 @@ int main(int argc, char** argv) try {
     out["default"] = {{"ticks", ticks},          {"shortened", quick},     {"run_s_1t", d1},
                       {"run_s_2t", d2},          {"ensemble_runs", ensemble}, {"runs_per_s_1t", e1},
                       {"runs_per_s_2t", e2},     {"ensemble_speedup_2t", e2 / e1}};
+    out["default"]["phase_s"] = jph;
   }
 
   const auto line = out.dump();
