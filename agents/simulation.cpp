@@ -5,6 +5,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_reduce.h>
 #include <tbb/parallel_sort.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <fmt/format.h>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -665,13 +667,21 @@ void Simulation::race() {
       }
     }
   }
+  // Dupes: a count (exact in any order), so counted in parallel over groups.
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
-  for (const auto gid : alive_groups_) {
-    for (const auto& at : race_attempts_[static_cast<std::size_t>(gid)]) {
-      const auto k = static_cast<std::size_t>(at.slot);
-      if (at.group != winner[k] && at.hours <= best[k] + window_h) t_.dupes += 1;
-    }
-  }
+  const std::int64_t dupes = tbb::parallel_reduce(
+      tbb::blocked_range<std::size_t>(0, alive_groups_.size(), 64), std::int64_t{0},
+      [&](const tbb::blocked_range<std::size_t>& r, std::int64_t acc) {
+        for (std::size_t q = r.begin(); q != r.end(); ++q) {
+          for (const auto& at : race_attempts_[static_cast<std::size_t>(alive_groups_[q])]) {
+            const auto k = static_cast<std::size_t>(at.slot);
+            if (at.group != winner[k] && at.hours <= best[k] + window_h) ++acc;
+          }
+        }
+        return acc;
+      },
+      std::plus<>());
+  t_.dupes += static_cast<double>(dupes);
 
   // Whether each won release leaks (one stream per slot, keyed by its uid): drawn in parallel,
   // since the leak probabilities were fixed in decide(); used in slot order below.
@@ -685,9 +695,20 @@ void Simulation::race() {
     }
   });
 
+  // The day's wins and leaks, counted per group in one pass over the slots in slot order (the
+  // market's first-leak records keep that order); the groups and their sites are updated
+  // after it, group by group. Every update is a count, or recognition_today += c with the same
+  // c = recognition_per_release x tier weight for all of a group's wins today (its best tier
+  // does not change during the race): the same additions whatever the order, so the result is
+  // the one of a per-slot update. Per slot, that update read the 160-byte Group, its site list
+  // and every site (~43 ns a slot at 1M sceners, 400,000 slots a day: docs/PERFORMANCE.md 10).
   const auto& sp = cfg_.sceners;
   const auto& tw = cfg_.topsites.tier_weights;
+  race_group_wins_.resize(groups_.size());
+  for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
   std::vector<std::pair<std::int32_t, std::uint16_t>> carry;  // wholesale slots nobody got
+  std::int64_t scene = 0, leaks = 0, leaks_pre = 0;
+  std::array<std::int64_t, kCategories> scene_by_cat{};
   for (std::size_t k = 0; k < slots_.size(); ++k) {
     const auto& sl = slots_[k];
     if (sl.source == Source::P2PPrerelease) continue;
@@ -698,26 +719,37 @@ void Simulation::race() {
       }
       continue;
     }
-    auto& g = groups_[static_cast<std::size_t>(winner[k])];
-    g.wins_today += 1;
-    g.releases += 1;
+    auto& wl = race_group_wins_[static_cast<std::size_t>(winner[k])];
+    wl[0] += 1;
+    ++scene;
+    ++scene_by_cat[sl.category];
+    if (race_leaked_[k] != 0) {
+      wl[1] += 1;
+      ++leaks;  // Scene releases that reached public channels
+      if (sl.title >= 0 && !market_->leaked(sl.title)) {
+        market_->record_leak(sl.title, cfg_.calendar.burn_in_start.days + tick_, {winner[k], false, sl.pre_release});
+        if (sl.pre_release) ++leaks_pre;
+      }
+    }
+  }
+  t_.scene += static_cast<double>(scene);
+  for (int c = 0; c < kCategories; ++c) t_.scene_by_cat[c] += static_cast<double>(scene_by_cat[static_cast<std::size_t>(c)]);
+  t_.leaks += static_cast<double>(leaks);
+  t_.leaks_pre += static_cast<double>(leaks_pre);
+  for (const auto gid : alive_groups_) {
+    const auto [wins, leaked] = race_group_wins_[static_cast<std::size_t>(gid)];
+    if (wins == 0) continue;
+    auto& g = groups_[static_cast<std::size_t>(gid)];
+    g.wins_today += wins;
+    g.releases += wins;
     g.last_release_tick = tick_;
-    g.recognition_today += sp.recognition_per_release * tw[static_cast<std::size_t>(g.best_tier)];
-    t_.scene += 1;
-    t_.scene_by_cat[sl.category] += 1;
-    const bool leaked = race_leaked_[k] != 0;
+    const double per_win = sp.recognition_per_release * tw[static_cast<std::size_t>(g.best_tier)];
+    for (std::int32_t w = 0; w < wins; ++w) g.recognition_today += per_win;
     for (auto s : g.sites) {
       auto& site = sites_[static_cast<std::size_t>(s)];
       if (!site.live()) continue;
-      site.fresh_today += 1;
-      site.leaked_today += leaked ? 1 : 0;
-    }
-    if (leaked) {
-      t_.leaks += 1;  // Scene releases that reached public channels
-      if (sl.title >= 0 && !market_->leaked(sl.title)) {
-        market_->record_leak(sl.title, cfg_.calendar.burn_in_start.days + tick_, {g.id, false, sl.pre_release});
-        if (sl.pre_release) t_.leaks_pre += 1;
-      }
+      site.fresh_today += wins;
+      site.leaked_today += leaked;
     }
   }
   if (!carry.empty()) {
@@ -898,37 +930,72 @@ void Simulation::enforcement() {
     }
   });
 
-  // Sequential effects, in id order (deterministic whatever the thread count).
+  // Effects on shared state, in id order (deterministic whatever the thread count). What each
+  // scener contributes is found in parallel over fixed chunks of the Active list, each chunk
+  // listing its sellers and its imitation pairs in id order; the lists are then applied chunk
+  // by chunk, i.e. in id order, as a sequential scan of every Active scener did (a third of
+  // enforcement() at 1M sceners: docs/PERFORMANCE.md 10). Sellers' effects (sites, tallies) and
+  // imitation (a scener's own expectations) touch different state, so applying all of the
+  // former and then all of the latter is the interleaved order's result. Retirement and the
+  // peer ban touch only the scener itself and are done in the chunk pass.
   const double keep = 1.0 - 1.0 / ap.account_days;
   for (auto& s : sites_) s.sold_accounts *= keep;
-  for (const auto id : active_) {
-    const auto i = static_cast<std::size_t>(id);
-    if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-    if (sc_.action[i] == kRetire) {
-      sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
-      t_.retired += 1;
-      continue;
+  constexpr std::size_t kChunk = 16384;
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  if (enf_chunks_.size() < chunks) enf_chunks_.resize(chunks);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
+    for (std::size_t c = cr.begin(); c != cr.end(); ++c) {
+      auto& out = enf_chunks_[c];
+      out.sellers.clear();
+      out.imitations.clear();
+      out.retired = 0;
+      for (std::size_t k = c * kChunk; k < std::min(n, (c + 1) * kChunk); ++k) {
+        const auto i = static_cast<std::size_t>(active_[k]);
+        if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+        if (sc_.action[i] == kRetire) {
+          sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
+          ++out.retired;
+          continue;
+        }
+        if (sc_.sold_today[i] > 0) out.sellers.push_back(static_cast<std::int32_t>(i));
+        if (sc_.caught[i]) sc_.ban_until[i] = tick_ + static_cast<std::int32_t>(cfg_.enforcement.peer_ban_days);
+        // Imitation of a more successful group peer (social learning). The peer and the
+        // comparison read only payoffs, which nothing changes until the next decide().
+        if (sc_.imitate[i] && sc_.group[i] >= 0) {
+          const auto peers = members_of(sc_.group[i]);
+          if (peers.size() > 1) {
+            Stream rng(cfg_.seed, Purpose::Learning, i, tick_);
+            const auto j = static_cast<std::size_t>(peers[sample::uniform_index(rng, peers.size())]);
+            if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i])
+              out.imitations.push_back({static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)});
+          }
+        }
+      }
     }
-    if (sc_.sold_today[i] > 0) {
+  });
+  std::int64_t retired = 0;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const auto& out = enf_chunks_[c];
+    retired += out.retired;
+    for (const auto id : out.sellers) {
+      const auto i = static_cast<std::size_t>(id);
       auto& site = sites_[static_cast<std::size_t>(sc_.sell_site[i])];
       site.sold_accounts += sc_.sold_today[i];
       t_.sold_new += sc_.sold_today[i];
       t_.money_usd += sc_.sold_today[i] * site.price_usd;
     }
-    if (sc_.caught[i]) sc_.ban_until[i] = tick_ + static_cast<std::int32_t>(cfg_.enforcement.peer_ban_days);
-    // Imitation of a more successful group peer (social learning; reads peers in id order).
-    if (sc_.imitate[i] && sc_.group[i] >= 0) {
-      const auto peers = members_of(sc_.group[i]);
-      if (peers.size() > 1) {
-        Stream rng(cfg_.seed, Purpose::Learning, i, tick_);
-        const auto j = static_cast<std::size_t>(peers[sample::uniform_index(rng, peers.size())]);
-        if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i]) {
-          const auto w = static_cast<float>(sp.imitation_weight);
-          for (int k = 0; k < kLearnedActions; ++k) {
-            sc_.r_hat[k][i] += w * (sc_.r_hat[k][j] - sc_.r_hat[k][i]);
-            sc_.m_hat[k][i] += w * (sc_.m_hat[k][j] - sc_.m_hat[k][i]);
-          }
-        }
+  }
+  t_.retired += static_cast<double>(retired);
+  // Imitation moves a scener's expectations towards its peer's, as they are at this point of
+  // the id-order scan: a peer with a smaller id has already imitated (applied first here too).
+  const auto w = static_cast<float>(sp.imitation_weight);
+  for (std::size_t c = 0; c < chunks; ++c) {
+    for (const auto [id, peer] : enf_chunks_[c].imitations) {
+      const auto i = static_cast<std::size_t>(id);
+      const auto j = static_cast<std::size_t>(peer);
+      for (int k = 0; k < kLearnedActions; ++k) {
+        sc_.r_hat[k][i] += w * (sc_.r_hat[k][j] - sc_.r_hat[k][i]);
+        sc_.m_hat[k][i] += w * (sc_.m_hat[k][j] - sc_.m_hat[k][i]);
       }
     }
   }

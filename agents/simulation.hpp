@@ -175,6 +175,14 @@ class Simulation {
     double effort = 0;
   };
   std::vector<GroupPay> group_pay_;
+  /// enforcement(): per fixed chunk of the Active list, its sellers and (imitator, peer) pairs
+  /// in id order and its retirements (scratch).
+  struct EnforcementChunk {
+    std::vector<std::int32_t> sellers;
+    std::vector<std::pair<std::int32_t, std::int32_t>> imitations;
+    std::int64_t retired = 0;
+  };
+  std::vector<EnforcementChunk> enf_chunks_;
   /// aggregate_decisions(): today's release effort, releasing members and supplier flag per group (scratch).
   struct GroupTally {
     double effort = 0;
@@ -193,6 +201,7 @@ class Simulation {
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
   std::vector<std::uint8_t> race_leaked_;                 //!< by slot: the won release leaks (scratch)
+  std::vector<std::array<std::int32_t, 2>> race_group_wins_;  //!< by group: today's wins and leaked wins (scratch)
   std::unique_ptr<economics::Market> market_;
   std::vector<std::int32_t> named_ids_;           //!< group id of each named group (-1 removed)
   std::vector<std::int32_t> named_first_scener_;  //!< first reserved scener id of each named group
