@@ -190,10 +190,9 @@ class Simulation {
     bool supplier_active = false;
   };
   std::vector<GroupTally> group_tally_;
-  /// affiliate() scratch: (recognition, id) ranking, share of groups at least as good by id,
-  /// open sites by tier, whether each listed group searches today, a group's own candidate positions.
+  /// affiliate() scratch: (recognition, id) of the alive groups, open sites by tier, whether
+  /// each listed group searches today, a group's own candidate positions.
   std::vector<std::pair<double, std::int32_t>> aff_ranked_;
-  std::vector<double> aff_percentile_;
   std::vector<std::vector<std::int32_t>> aff_open_by_tier_;
   std::vector<std::uint8_t> aff_search_;
   std::vector<std::size_t> aff_own_pos_;
