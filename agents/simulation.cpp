@@ -383,21 +383,32 @@ void Simulation::open_sources() {
   for (std::size_t c = 0; c < kCategories; ++c) start[key(c, other_source(c)) + 1] += other_slots[c];
   for (const auto& b : batches) start[key(b.category, b.source) + 1] += b.slots;
   for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+  if (start.back() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw ModelError(fmt::format("{} release slots open on day {}: more than 2^31 (slot indices are 32-bit); "
+                                 "reduce the scenario's title rates", start.back(), tick_));
   slots_.resize(start.back());
   for (std::size_t c = 0; c < kCategories; ++c) {
     const Source src = other_source(c);
     auto& at = start[key(c, src)];
     for (std::uint64_t k = 0; k < other_slots[c]; ++k)
-      slots_[at++] = {-1, static_cast<std::uint8_t>(c), src, -1, false,
-                      (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull)};
+      slots_[at++] = {.uid = (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull),
+                      .title = -1,
+                      .street_tick = -1,
+                      .category = static_cast<std::uint8_t>(c),
+                      .source = src,
+                      .pre_release = false};
   }
   for (const auto& b : batches) {
     const bool pre = b.source == Source::Wholesale || b.source == Source::P2PPrerelease;
     auto& at = start[key(b.category, b.source)];
     for (int k = 0; k < b.slots; ++k)
-      slots_[at++] = {b.title, b.category, b.source, b.street_tick, pre,
-                      (static_cast<std::uint64_t>(b.title) << 10) | (static_cast<std::uint64_t>(b.source) << 7) |
-                          static_cast<std::uint64_t>(std::min(k, 127))};
+      slots_[at++] = {.uid = (static_cast<std::uint64_t>(b.title) << 10) | (static_cast<std::uint64_t>(b.source) << 7) |
+                             static_cast<std::uint64_t>(std::min(k, 127)),
+                      .title = b.title,
+                      .street_tick = b.street_tick,
+                      .category = b.category,
+                      .source = b.source,
+                      .pre_release = pre};
   }
   calendar_[static_cast<std::size_t>(tick_)].clear();
   calendar_[static_cast<std::size_t>(tick_)].shrink_to_fit();
@@ -531,27 +542,48 @@ void Simulation::aggregate_decisions() {
   // releasing scener), in the same id order, then copied to the groups; a releasing scener's
   // group is alive, so listed. Counts are kept in integers: `t_.dormant += 1` per scener chained
   // every scener through memory; the counts are exact either way.
+  // The scan over the Active list runs in parallel over fixed chunks, each listing its releasing
+  // members and its sellers in id order and counting the rest; the lists are then applied chunk
+  // by chunk, i.e. in id order (each group's effort is the same sum in the same order).
   const auto& eff = cfg_.sceners.role_effort;
   group_tally_.resize(groups_.size());
   for (const auto gid : alive_groups_) group_tally_[static_cast<std::size_t>(gid)] = GroupTally{};
+  const std::size_t n = active_.size();
+  constexpr std::size_t kChunk = 16384;
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  if (agg_chunks_.size() < chunks) agg_chunks_.resize(chunks);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
+    for (std::size_t c = cr.begin(); c != cr.end(); ++c) {
+      auto& out = agg_chunks_[c];
+      out.releasing.clear();
+      out.sellers.clear();
+      out.dormant = out.active = 0;
+      for (std::size_t k = c * kChunk; k < std::min(n, (c + 1) * kChunk); ++k) {
+        const auto i = static_cast<std::size_t>(active_[k]);
+        if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+        const auto act = sc_.action[i];
+        if (act == kRetire) continue;
+        if (act == kDormant) { ++out.dormant; continue; }
+        ++out.active;
+        if (act == kRelease && sc_.group[i] >= 0) out.releasing.push_back(static_cast<std::int32_t>(i));
+        else if (act == kSell) out.sellers.push_back(sc_.sell_site[i]);
+      }
+    }
+  });
   std::int64_t dormant = 0, active = 0, sellers = 0;
-  for (const auto id : active_) {
-    const auto i = static_cast<std::size_t>(id);
-    if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-    const auto act = sc_.action[i];
-    if (act == kRetire) continue;
-    if (act == kDormant) { ++dormant; continue; }
-    ++active;
-    const auto gid = sc_.group[i];
-    if (act == kRelease && gid >= 0) {
-      auto& g = group_tally_[static_cast<std::size_t>(gid)];
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const auto& out = agg_chunks_[c];
+    dormant += out.dormant;
+    active += out.active;
+    sellers += static_cast<std::int64_t>(out.sellers.size());
+    for (const auto id : out.releasing) {
+      const auto i = static_cast<std::size_t>(id);
+      auto& g = group_tally_[static_cast<std::size_t>(sc_.group[i])];
       g.effort += sc_.skill[i] * eff[sc_.role[i]];
       g.active_members += 1;
       if (sc_.role[i] == static_cast<std::uint8_t>(Role::Supplier)) g.supplier_active = true;
-    } else if (act == kSell) {
-      ++sellers;
-      sites_[static_cast<std::size_t>(sc_.sell_site[i])].sellers += 1;
     }
+    for (const auto site : out.sellers) sites_[static_cast<std::size_t>(site)].sellers += 1;
   }
   t_.dormant += static_cast<double>(dormant);
   t_.active += static_cast<double>(active);
@@ -646,7 +678,7 @@ void Simulation::race() {
                      static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
           const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
           for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
-            attempts.push_back({k, sample::exponential(rng, rate), g.id});
+            attempts.push_back({sample::exponential(rng, rate), static_cast<std::int32_t>(k), g.id});
         }
       }
     }
@@ -1472,11 +1504,25 @@ void Simulation::structural_change() {
   }
 
   // (g) Sceners between groups join one, or found a new group.
+  // Found in parallel over fixed chunks of the Active list, concatenated in id order.
+  const std::size_t n_active = active_.size();
+  constexpr std::size_t kChunk = 16384;
+  const std::size_t chunks = (n_active + kChunk - 1) / kChunk;
+  if (homeless_chunks_.size() < chunks) homeless_chunks_.resize(chunks);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
+    for (std::size_t c = cr.begin(); c != cr.end(); ++c) {
+      auto& out = homeless_chunks_[c];
+      out.clear();
+      for (std::size_t k = c * kChunk; k < std::min(n_active, (c + 1) * kChunk); ++k) {
+        const auto id = active_[k];
+        if (sc_.status[static_cast<std::size_t>(id)] == static_cast<std::uint8_t>(ScenerStatus::Active) &&
+            sc_.group[static_cast<std::size_t>(id)] < 0)
+          out.push_back(id);
+      }
+    }
+  });
   std::vector<std::int32_t> homeless;
-  for (const auto id : active_)
-    if (sc_.status[static_cast<std::size_t>(id)] == static_cast<std::uint8_t>(ScenerStatus::Active) &&
-        sc_.group[static_cast<std::size_t>(id)] < 0)
-      homeless.push_back(id);
+  for (std::size_t c = 0; c < chunks; ++c) homeless.insert(homeless.end(), homeless_chunks_[c].begin(), homeless_chunks_[c].end());
   if (!homeless.empty()) {
     alive.clear();
     weight.clear();

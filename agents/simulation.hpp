@@ -161,10 +161,11 @@ class Simulation {
   std::vector<P2PGroup> p2p_;
   std::vector<std::vector<SlotBatch>> calendar_;  //!< batches by tick they open
   std::vector<Slot> slots_;                       //!< slots open today, sorted by category/source
-  /// One group's attempt at one of today's slots (race()).
+  /// One group's attempt at one of today's slots (race()); 16 bytes (slot indices are < 2^31:
+  /// open_sources() checks).
   struct RaceAttempt {
-    std::int64_t slot;
     double hours;
+    std::int32_t slot;
     std::int32_t group;
   };
   std::vector<std::uint8_t> site_live_;                   //!< decide(): 1 if the site is up (scratch)
@@ -190,6 +191,14 @@ class Simulation {
     bool supplier_active = false;
   };
   std::vector<GroupTally> group_tally_;
+  /// aggregate_decisions(): per fixed chunk of the Active list, its releasing members (ids) and
+  /// its sellers' sites in id order, and its dormant and other active counts (scratch).
+  struct AggregateChunk {
+    std::vector<std::int32_t> releasing, sellers;
+    std::int64_t dormant = 0, active = 0;
+  };
+  std::vector<AggregateChunk> agg_chunks_;
+  std::vector<std::vector<std::int32_t>> homeless_chunks_;  //!< structural_change(): homeless sceners per chunk (scratch)
   /// affiliate() scratch: (recognition, id) of the alive groups, open sites by tier, whether
   /// each listed group searches today, a group's own candidate positions.
   std::vector<std::pair<double, std::int32_t>> aff_ranked_;

@@ -131,16 +131,16 @@ struct SlotBatch {
   std::int32_t street_tick = -1;   //!< films: street date (for wholesale carry-over)
 };
 
-/// One slot open today.
+/// One slot open today (24 bytes: at 1M sceners ~830,000 slots open a day).
 struct Slot {
-  std::int32_t title;
-  std::uint8_t category;
-  Source source;
-  std::int32_t street_tick;
-  bool pre_release;                //!< opens before the official date of its source
   /// Identity of the slot that does not depend on which other slots are open today, so that
   /// its random draws stay the same in paired runs (common random numbers).
   std::uint64_t uid;
+  std::int32_t title;
+  std::int32_t street_tick;
+  std::uint8_t category;
+  Source source;
+  bool pre_release;                //!< opens before the official date of its source
 };
 
 }  // namespace piracy
