@@ -81,9 +81,12 @@ class Simulation {
   [[nodiscard]] std::int32_t named_group_id(const std::string& name) const;  //!< -1 if absent
 
   /// The phases of step(), in order, for the wall-time breakdown below.
+  /// kPhaseOverlap is the wall time of enforcement and structural change on one side and the
+  /// market on the other, which run at the same time (step()); each of the three is also timed
+  /// on its own, so the phases add up to more than the ticks' wall time when they overlap.
   enum Phase : int {
     kPhaseOpenSources, kPhaseDecide, kPhaseAggregate, kPhaseRace, kPhaseAccessP2P, kPhaseEnforcement,
-    kPhaseStructural, kPhaseMarket, kPhaseRecord, kPhases
+    kPhaseStructural, kPhaseMarket, kPhaseRecord, kPhaseOverlap, kPhases
   };
   /// "open_sources", "decide", ... (as in the benchmark's breakdown).
   [[nodiscard]] static const char* phase_name(int phase) noexcept;
