@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <tbb/global_control.h>
 
+#include <string>
+
 #include "support/scenarios.hpp"
 
 using namespace piracy;
@@ -227,4 +229,29 @@ TEST_CASE("the lists of Active sceners and alive groups never miss one", "[agent
   CHECK(checked_days == series.days());
   CHECK(named_founded);
   CHECK(sim.operations().size() == 1);
+}
+
+TEST_CASE("the wall time per phase covers every phase, and the overlapped ones lie within their overlap", "[agents]") {
+  // Simulation::phase_seconds() feeds the benchmark's breakdown (docs/PERFORMANCE.md 10).
+  // Enforcement + structural change and the market run at the same time: each is timed inside
+  // the overlap's interval, so with a monotonic clock the overlap can never be shorter than
+  // either side. A phase timed in the wrong place, or not at all, breaks one of these.
+  auto c = small_raid_scenario();
+  for (const int threads : {1, 2}) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    Simulation sim(c);
+    sim.run();
+    const auto& p = sim.phase_seconds();
+    for (int k = 0; k < Simulation::kPhases; ++k) {
+      INFO(Simulation::phase_name(k) << ", " << threads << " thread(s)");
+      CHECK(p[static_cast<std::size_t>(k)] > 0.0);  // the small scenario runs its market in the reported period
+    }
+    CHECK(p[Simulation::kPhaseOverlap] >= p[Simulation::kPhaseMarket]);
+    CHECK(p[Simulation::kPhaseOverlap] >= p[Simulation::kPhaseEnforcement] + p[Simulation::kPhaseStructural]);
+    if (threads == 1) {  // one after the other: the overlap is at least their sum
+      CHECK(p[Simulation::kPhaseOverlap] >=
+            p[Simulation::kPhaseEnforcement] + p[Simulation::kPhaseStructural] + p[Simulation::kPhaseMarket]);
+    }
+    CHECK(std::string(Simulation::phase_name(Simulation::kPhaseMarket)) == "market");
+  }
 }
