@@ -426,41 +426,43 @@ void Simulation::decide() {
   const auto& ap = cfg_.access;
   // Listed groups only: an unlisted group died at least a day ago and was given best_tier = -1
   // and no sell site here then, which is what this pass would give it again.
-  for (const auto gid : alive_groups_) {
-    auto& g = groups_[static_cast<std::size_t>(gid)];
-    g.best_tier = -1;
-    double accounts = 0;
-    if (!g.alive) continue;
-    for (auto s : g.sites) {
-      const auto& site = sites_[static_cast<std::size_t>(s)];
-      if (!site.live()) continue;
-      if (g.best_tier < 0 || site.tier < g.best_tier) g.best_tier = site.tier;
-      accounts += site.sold_accounts;
-    }
-    // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
-    g.leak_probability = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
-  }
   // Compact per-group and per-site facts for the scener loop below: one byte or int per entity
   // instead of a 160-byte Group, its heap-allocated site list and the Topsites behind it (three
   // dependent cache misses per scener at 1M sceners: docs/PERFORMANCE.md 5.2).
   //   group_sell_site_[g]: the live site of g's list with the lowest tier (the first such in
   //   list order), -1 if g cannot release (dead, or no live site): where a member sells when it
   //   has no site of its own.
+  // Each group writes only its own fields and reads the sites: in parallel over groups.
   site_live_.resize(sites_.size());
   for (std::size_t s = 0; s < sites_.size(); ++s) site_live_[s] = sites_[s].live() ? 1 : 0;
   group_sell_site_.resize(groups_.size(), -1);
-  for (const auto gid : alive_groups_) {
-    const auto gi = static_cast<std::size_t>(gid);
-    const auto& g = groups_[gi];
-    std::int32_t best = -1;
-    if (g.alive && g.best_tier >= 0) {
-      for (auto s : g.sites)
-        if (site_live_[static_cast<std::size_t>(s)] &&
-            (best < 0 || sites_[static_cast<std::size_t>(s)].tier < sites_[static_cast<std::size_t>(best)].tier))
-          best = s;
+  const auto& listed = alive_groups_;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const auto gi = static_cast<std::size_t>(listed[k]);
+      auto& g = groups_[gi];
+      g.best_tier = -1;
+      group_sell_site_[gi] = -1;
+      if (!g.alive) continue;
+      double accounts = 0;
+      for (auto s : g.sites) {
+        const auto& site = sites_[static_cast<std::size_t>(s)];
+        if (!site.live()) continue;
+        if (g.best_tier < 0 || site.tier < g.best_tier) g.best_tier = site.tier;
+        accounts += site.sold_accounts;
+      }
+      // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
+      g.leak_probability = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
+      std::int32_t best = -1;
+      if (g.best_tier >= 0) {
+        for (auto s : g.sites)
+          if (site_live_[static_cast<std::size_t>(s)] &&
+              (best < 0 || sites_[static_cast<std::size_t>(s)].tier < sites_[static_cast<std::size_t>(best)].tier))
+            best = s;
+      }
+      group_sell_site_[gi] = best;
     }
-    group_sell_site_[gi] = best;
-  }
+  });
 
   const auto& sp = cfg_.sceners;
   const auto& ep = cfg_.enforcement;
