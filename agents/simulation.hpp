@@ -208,7 +208,7 @@ class Simulation {
   std::vector<std::vector<std::int32_t>> aff_open_by_tier_;
   std::vector<std::uint8_t> aff_search_;
   std::vector<std::size_t> aff_own_pos_;
-  std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by group index (reused from day to day)
+  std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by chunk of 256 listed groups (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
   std::vector<std::uint8_t> race_leaked_;                 //!< by slot: the won release leaks (scratch)
