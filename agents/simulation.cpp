@@ -55,6 +55,24 @@ void Sceners::resize(std::size_t n) {
 
 namespace {
 
+/// Runs body(c, k0, k1) for the fixed chunks [k0, k1) = [c * chunk, min(n, (c + 1) * chunk)) of
+/// a range of n items, chunks in parallel, after resizing `scratch` to hold one entry per chunk
+/// (grown, never shrunk: reused from day to day). Chunk boundaries depend on n and chunk only,
+/// never on the thread count: a pass that lists each chunk's contributions in order and applies
+/// them chunk by chunk has the result of a sequential pass in the same order (exact sums). Returns
+/// the number of chunks.
+template <class Scratch, class Body>
+std::size_t parallel_chunks(std::size_t n, std::size_t chunk, std::vector<Scratch>& scratch, Body&& body) {
+  const std::size_t chunks = (n + chunk - 1) / chunk;
+  if (scratch.size() < chunks) scratch.resize(chunks);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
+    for (std::size_t c = cr.begin(); c != cr.end(); ++c) body(c, c * chunk, std::min(n, (c + 1) * chunk));
+  });
+  return chunks;
+}
+/// Active-list ids per chunk of the chunked scener passes (64 KB of ids).
+constexpr std::size_t kActiveChunk = 16384;
+
 constexpr double kLn2 = 0.69314718055994530942;
 /// dissolved_tick of a group that never had members (or a named group never founded).
 constexpr std::int32_t kNeverExisted = -2;
@@ -554,25 +572,20 @@ void Simulation::aggregate_decisions() {
   group_tally_.resize(groups_.size());
   for (const auto gid : alive_groups_) group_tally_[static_cast<std::size_t>(gid)] = GroupTally{};
   const std::size_t n = active_.size();
-  constexpr std::size_t kChunk = 16384;
-  const std::size_t chunks = (n + kChunk - 1) / kChunk;
-  if (agg_chunks_.size() < chunks) agg_chunks_.resize(chunks);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
-    for (std::size_t c = cr.begin(); c != cr.end(); ++c) {
-      auto& out = agg_chunks_[c];
-      out.releasing.clear();
-      out.sellers.clear();
-      out.dormant = out.active = 0;
-      for (std::size_t k = c * kChunk; k < std::min(n, (c + 1) * kChunk); ++k) {
-        const auto i = static_cast<std::size_t>(active_[k]);
-        if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-        const auto act = sc_.action[i];
-        if (act == kRetire) continue;
-        if (act == kDormant) { ++out.dormant; continue; }
-        ++out.active;
-        if (act == kRelease && sc_.group[i] >= 0) out.releasing.push_back(static_cast<std::int32_t>(i));
-        else if (act == kSell) out.sellers.push_back(sc_.sell_site[i]);
-      }
+  const std::size_t chunks = parallel_chunks(n, kActiveChunk, agg_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+    auto& out = agg_chunks_[c];
+    out.releasing.clear();
+    out.sellers.clear();
+    out.dormant = out.active = 0;
+    for (std::size_t k = k0; k < k1; ++k) {
+      const auto i = static_cast<std::size_t>(active_[k]);
+      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+      const auto act = sc_.action[i];
+      if (act == kRetire) continue;
+      if (act == kDormant) { ++out.dormant; continue; }
+      ++out.active;
+      if (act == kRelease && sc_.group[i] >= 0) out.releasing.push_back(static_cast<std::int32_t>(i));
+      else if (act == kSell) out.sellers.push_back(sc_.sell_site[i]);
     }
   });
   std::int64_t dormant = 0, active = 0, sellers = 0;
@@ -648,48 +661,43 @@ void Simulation::race() {
   const auto& gp = cfg_.groups;
   const double mean_h = cfg_.races.finish_hours_mean;
   const auto& listed = alive_groups_;
-  constexpr std::size_t kGroupChunk = 256;
-  const std::size_t group_chunks = (listed.size() + kGroupChunk - 1) / kGroupChunk;
-  if (race_attempts_.size() < group_chunks) race_attempts_.resize(group_chunks);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, group_chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
-    for (std::size_t chunk = cr.begin(); chunk != cr.end(); ++chunk) {
-      auto& attempts = race_attempts_[chunk];
-      attempts.clear();
-      for (std::size_t q = chunk * kGroupChunk; q < std::min(listed.size(), (chunk + 1) * kGroupChunk); ++q) {
-        const auto gi = static_cast<std::size_t>(listed[q]);
-        const auto& g = groups_[gi];
-        if (!g.alive || g.best_tier < 0 || g.effort <= 0) continue;
-        const int ncat = std::popcount(static_cast<unsigned>(g.categories));
-        const double effort_c = g.effort / ncat;
-        // Finish time ~ Exponential with rate effort/mean: more (and more skilled) hands finish sooner.
-        const double rate = effort_c / mean_h;
-        for (int c = 0; c < kCategories; ++c) {
-          if (!g.has_category(c) || open[static_cast<std::size_t>(c)] == 0) continue;
-          // Attempt probability a = 1 - exp(-capacity / open slots): a group with capacity K
-          // attempts about K of the day's slots when slots are plentiful, all of them when not.
-          const double a = 1.0 - std::exp(-effort_c * gp.slots_per_effort / open[static_cast<std::size_t>(c)]);
-          for (int src = 0; src < kSources; ++src) {
-            const auto [lo, hi] = range[static_cast<std::size_t>(c)][static_cast<std::size_t>(src)];
-            if (hi <= lo) continue;
-            double p = a;
-            switch (static_cast<Source>(src)) {
-              case Source::Web: if (!g.web) p = 0; break;
-              case Source::Disc: if (!g.retail_disc) p = 0; break;
-              case Source::Tv: if (!g.tv_capture && !g.web) p = 0; break;
-              // Discs at the wholesale date: only a supplier posing as a retailer gets them, and
-              // for a share of titles (the Sparks vector, DoJ SDNY 2020).
-              case Source::Wholesale: p = (g.fraud && g.supplier_active) ? g.fraud_title_share : 0; break;
-              case Source::P2PPrerelease: p = 0; break;
-            }
-            if (p <= 0) continue;
-            // One stream per (group, category, source): the draws for one range do not depend on
-            // how many slots other ranges hold today (common random numbers in paired runs).
-            Stream rng(cfg_.seed, Purpose::Race,
-                       static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
-            const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
-            for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
-              attempts.push_back({sample::exponential(rng, rate), static_cast<std::int32_t>(k), g.id});
+  const std::size_t group_chunks = parallel_chunks(listed.size(), 256, race_attempts_, [&](std::size_t chunk, std::size_t q0, std::size_t q1) {
+    auto& attempts = race_attempts_[chunk];
+    attempts.clear();
+    for (std::size_t q = q0; q < q1; ++q) {
+      const auto gi = static_cast<std::size_t>(listed[q]);
+      const auto& g = groups_[gi];
+      if (!g.alive || g.best_tier < 0 || g.effort <= 0) continue;
+      const int ncat = std::popcount(static_cast<unsigned>(g.categories));
+      const double effort_c = g.effort / ncat;
+      // Finish time ~ Exponential with rate effort/mean: more (and more skilled) hands finish sooner.
+      const double rate = effort_c / mean_h;
+      for (int c = 0; c < kCategories; ++c) {
+        if (!g.has_category(c) || open[static_cast<std::size_t>(c)] == 0) continue;
+        // Attempt probability a = 1 - exp(-capacity / open slots): a group with capacity K
+        // attempts about K of the day's slots when slots are plentiful, all of them when not.
+        const double a = 1.0 - std::exp(-effort_c * gp.slots_per_effort / open[static_cast<std::size_t>(c)]);
+        for (int src = 0; src < kSources; ++src) {
+          const auto [lo, hi] = range[static_cast<std::size_t>(c)][static_cast<std::size_t>(src)];
+          if (hi <= lo) continue;
+          double p = a;
+          switch (static_cast<Source>(src)) {
+            case Source::Web: if (!g.web) p = 0; break;
+            case Source::Disc: if (!g.retail_disc) p = 0; break;
+            case Source::Tv: if (!g.tv_capture && !g.web) p = 0; break;
+            // Discs at the wholesale date: only a supplier posing as a retailer gets them, and
+            // for a share of titles (the Sparks vector, DoJ SDNY 2020).
+            case Source::Wholesale: p = (g.fraud && g.supplier_active) ? g.fraud_title_share : 0; break;
+            case Source::P2PPrerelease: p = 0; break;
           }
+          if (p <= 0) continue;
+          // One stream per (group, category, source): the draws for one range do not depend on
+          // how many slots other ranges hold today (common random numbers in paired runs).
+          Stream rng(cfg_.seed, Purpose::Race,
+                     static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
+          const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
+          for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
+            attempts.push_back({sample::exponential(rng, rate), static_cast<std::int32_t>(k), g.id});
         }
       }
     }
@@ -983,35 +991,30 @@ void Simulation::enforcement() {
   // peer ban touch only the scener itself and are done in the chunk pass.
   const double keep = 1.0 - 1.0 / ap.account_days;
   for (auto& s : sites_) s.sold_accounts *= keep;
-  constexpr std::size_t kChunk = 16384;
-  const std::size_t chunks = (n + kChunk - 1) / kChunk;
-  if (enf_chunks_.size() < chunks) enf_chunks_.resize(chunks);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
-    for (std::size_t c = cr.begin(); c != cr.end(); ++c) {
-      auto& out = enf_chunks_[c];
-      out.sellers.clear();
-      out.imitations.clear();
-      out.retired = 0;
-      for (std::size_t k = c * kChunk; k < std::min(n, (c + 1) * kChunk); ++k) {
-        const auto i = static_cast<std::size_t>(active_[k]);
-        if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-        if (sc_.action[i] == kRetire) {
-          sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
-          ++out.retired;
-          continue;
-        }
-        if (sc_.sold_today[i] > 0) out.sellers.push_back(static_cast<std::int32_t>(i));
-        if (sc_.caught[i]) sc_.ban_until[i] = tick_ + static_cast<std::int32_t>(cfg_.enforcement.peer_ban_days);
-        // Imitation of a more successful group peer (social learning). The peer and the
-        // comparison read only payoffs, which nothing changes until the next decide().
-        if (sc_.imitate[i] && sc_.group[i] >= 0) {
-          const auto peers = members_of(sc_.group[i]);
-          if (peers.size() > 1) {
-            Stream rng(cfg_.seed, Purpose::Learning, i, tick_);
-            const auto j = static_cast<std::size_t>(peers[sample::uniform_index(rng, peers.size())]);
-            if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i])
-              out.imitations.push_back({static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)});
-          }
+  const std::size_t chunks = parallel_chunks(n, kActiveChunk, enf_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+    auto& out = enf_chunks_[c];
+    out.sellers.clear();
+    out.imitations.clear();
+    out.retired = 0;
+    for (std::size_t k = k0; k < k1; ++k) {
+      const auto i = static_cast<std::size_t>(active_[k]);
+      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+      if (sc_.action[i] == kRetire) {
+        sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
+        ++out.retired;
+        continue;
+      }
+      if (sc_.sold_today[i] > 0) out.sellers.push_back(static_cast<std::int32_t>(i));
+      if (sc_.caught[i]) sc_.ban_until[i] = tick_ + static_cast<std::int32_t>(cfg_.enforcement.peer_ban_days);
+      // Imitation of a more successful group peer (social learning). The peer and the
+      // comparison read only payoffs, which nothing changes until the next decide().
+      if (sc_.imitate[i] && sc_.group[i] >= 0) {
+        const auto peers = members_of(sc_.group[i]);
+        if (peers.size() > 1) {
+          Stream rng(cfg_.seed, Purpose::Learning, i, tick_);
+          const auto j = static_cast<std::size_t>(peers[sample::uniform_index(rng, peers.size())]);
+          if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i])
+            out.imitations.push_back({static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)});
         }
       }
     }
@@ -1516,22 +1519,17 @@ void Simulation::structural_change() {
 
   // (g) Sceners between groups join one, or found a new group.
   // Found in parallel over fixed chunks of the Active list, concatenated in id order.
-  const std::size_t n_active = active_.size();
-  constexpr std::size_t kChunk = 16384;
-  const std::size_t chunks = (n_active + kChunk - 1) / kChunk;
-  if (homeless_chunks_.size() < chunks) homeless_chunks_.resize(chunks);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
-    for (std::size_t c = cr.begin(); c != cr.end(); ++c) {
-      auto& out = homeless_chunks_[c];
-      out.clear();
-      for (std::size_t k = c * kChunk; k < std::min(n_active, (c + 1) * kChunk); ++k) {
-        const auto id = active_[k];
-        if (sc_.status[static_cast<std::size_t>(id)] == static_cast<std::uint8_t>(ScenerStatus::Active) &&
-            sc_.group[static_cast<std::size_t>(id)] < 0)
-          out.push_back(id);
-      }
-    }
-  });
+  const std::size_t chunks =
+      parallel_chunks(active_.size(), kActiveChunk, homeless_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+        auto& out = homeless_chunks_[c];
+        out.clear();
+        for (std::size_t k = k0; k < k1; ++k) {
+          const auto id = active_[k];
+          if (sc_.status[static_cast<std::size_t>(id)] == static_cast<std::uint8_t>(ScenerStatus::Active) &&
+              sc_.group[static_cast<std::size_t>(id)] < 0)
+            out.push_back(id);
+        }
+      });
   std::vector<std::int32_t> homeless;
   for (std::size_t c = 0; c < chunks; ++c) homeless.insert(homeless.end(), homeless_chunks_[c].begin(), homeless_chunks_[c].end());
   if (!homeless.empty()) {
