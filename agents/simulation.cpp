@@ -1036,7 +1036,7 @@ void Simulation::enforcement() {
   // the id-order scan: a peer with a smaller id has already imitated (applied first here too).
   const auto w = static_cast<float>(sp.imitation_weight);
   for (std::size_t c = 0; c < chunks; ++c) {
-    for (const auto [id, peer] : enf_chunks_[c].imitations) {
+    for (const auto& [id, peer] : enf_chunks_[c].imitations) {
       const auto i = static_cast<std::size_t>(id);
       const auto j = static_cast<std::size_t>(peer);
       for (int k = 0; k < kLearnedActions; ++k) {
