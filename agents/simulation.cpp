@@ -752,7 +752,7 @@ void Simulation::race() {
   // c = recognition_per_release x tier weight for all of a group's wins today (its best tier
   // does not change during the race): the same additions whatever the order, so the result is
   // the one of a per-slot update. Per slot, that update read the 160-byte Group, its site list
-  // and every site (~43 ns a slot at 1M sceners, 400,000 slots a day: docs/PERFORMANCE.md 10).
+  // and every site: a third of race() at 1M sceners, ~830,000 slots a day (docs/PERFORMANCE.md 10).
   const auto& sp = cfg_.sceners;
   const auto& tw = cfg_.topsites.tier_weights;
   race_group_wins_.resize(groups_.size());
@@ -984,7 +984,7 @@ void Simulation::enforcement() {
   // Effects on shared state, in id order (deterministic whatever the thread count). What each
   // scener contributes is found in parallel over fixed chunks of the Active list, each chunk
   // listing its sellers and its imitation pairs in id order; the lists are then applied chunk
-  // by chunk, i.e. in id order, as a sequential scan of every Active scener did (a third of
+  // by chunk, i.e. in id order, as a sequential scan of every Active scener did (29% of
   // enforcement() at 1M sceners: docs/PERFORMANCE.md 10). Sellers' effects (sites, tallies) and
   // imitation (a scener's own expectations) touch different state, so applying all of the
   // former and then all of the latter is the interleaved order's result. Retirement and the
@@ -1306,8 +1306,8 @@ std::int64_t Simulation::affiliate() {
   // counts its live ones and, if it has a home, draws whether it looks around. None of this reads
   // what the placements below change (the sites' group lists and the open candidates), so it is
   // the same whatever the order; the placements stay sequential in id order (a placement fills a
-  // site that a later group might have picked). At 1M sceners the per-group checks were ~85% of
-  // a sequential affiliate() (docs/PERFORMANCE.md 10).
+  // site that a later group might have picked). At 1M sceners the per-group checks are about a
+  // quarter of affiliate() (docs/PERFORMANCE.md 10).
   enum : std::uint8_t { kNoSearch = 0, kSearchHomeless = 1, kSearchHomed = 2 };
   const auto& listed = alive_groups_;
   aff_search_.resize(listed.size());
@@ -1338,7 +1338,7 @@ std::int64_t Simulation::affiliate() {
   // among the N alive groups is at share (r + 1) / N of the top; tier k accepts it when that share
   // is <= tier_cut[k]. The share is monotone in r, so tier k accepts exactly the first K_k ranks,
   // i.e. the groups that come before the group of rank K_k: found by selection (nth_element,
-  // O(N) per tier) instead of a full sort (O(N log N): 60% of affiliate() at 1M sceners), and
+  // O(N) per tier) instead of a full sort (O(N log N): ~40% of affiliate() at 1M sceners), and
   // only on days when some group searches. (recognition, id) is a total order (ids are unique),
   // so the group at each position is unique: the result does not depend on the algorithm.
   const auto better = [](const std::pair<double, std::int32_t>& a, const std::pair<double, std::int32_t>& b) {
@@ -1813,8 +1813,8 @@ void Simulation::step() {
 
 const char* Simulation::phase_name(int phase) noexcept {
   static constexpr std::array<const char*, kPhases> kNames{
-      "open_sources", "decide", "aggregate", "race", "access+p2p", "enforcement", "structural", "market", "record",
-      "enf+struct||market"};
+      "open_sources", "decide", "aggregate", "race", "access+p2p", "enf+struct||market", "enforcement", "structural",
+      "market", "record"};
   return phase >= 0 && phase < kPhases ? kNames[static_cast<std::size_t>(phase)] : "?";
 }
 

@@ -2,7 +2,7 @@
 // The runtime (FLAME GPU 2's third layer): steps the state of a scenario day by day.
 // Process order per tick (MODEL.md section 3; docs/ODD.md "Process overview"):
 //   1 sources open  2 scener decisions (parallel)  3 release races  4 access market & leaks,
-//   P2P releases  5 enforcement  6 structural change  7 market  8 recording.
+//   P2P releases  5 enforcement  6 structural change  7 market (at the same time as 5-6)  8 recording.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -80,19 +80,23 @@ class Simulation {
   [[nodiscard]] std::int64_t named_group_releases(const std::string& name) const;
   [[nodiscard]] std::int32_t named_group_id(const std::string& name) const;  //!< -1 if absent
 
-  /// The phases of step(), in order, for the wall-time breakdown below.
+  /// The phases of step(), in the order they run, for the wall-time breakdown below.
   /// kPhaseOverlap is the wall time of enforcement and structural change on one side and the
-  /// market on the other, which run at the same time (step()); each of the three is also timed
-  /// on its own, so the phases add up to more than the ticks' wall time when they overlap.
+  /// market on the other, which run at the same time (step()); the three that follow it are each
+  /// timed on their own, inside the overlap, so they add up to more than it on several threads.
   enum Phase : int {
-    kPhaseOpenSources, kPhaseDecide, kPhaseAggregate, kPhaseRace, kPhaseAccessP2P, kPhaseEnforcement,
-    kPhaseStructural, kPhaseMarket, kPhaseRecord, kPhaseOverlap, kPhases
+    kPhaseOpenSources, kPhaseDecide, kPhaseAggregate, kPhaseRace, kPhaseAccessP2P, kPhaseOverlap,
+    kPhaseEnforcement, kPhaseStructural, kPhaseMarket, kPhaseRecord, kPhases
   };
+  /// True for the phases timed inside kPhaseOverlap (not part of the ticks' wall-time sum).
+  [[nodiscard]] static constexpr bool phase_overlapped(int phase) noexcept {
+    return phase == kPhaseEnforcement || phase == kPhaseStructural || phase == kPhaseMarket;
+  }
   /// "open_sources", "decide", ... (as in the benchmark's breakdown).
   [[nodiscard]] static const char* phase_name(int phase) noexcept;
-  /// Wall seconds spent in each phase of step() since construction (steady clock, two reads per
-  /// phase and tick: ~0.5 us a tick). For benchmarks: which phases scale with threads and which
-  /// do not (docs/PERFORMANCE.md); never part of the outputs.
+  /// Wall seconds spent in each phase of step() since construction (a dozen steady-clock reads a
+  /// tick). For benchmarks: which phases scale with threads and which do not
+  /// (docs/PERFORMANCE.md); never part of the outputs.
   [[nodiscard]] const std::array<double, kPhases>& phase_seconds() const { return phase_s_; }
 
  private:

@@ -134,21 +134,16 @@ nlohmann::json print_phases(const std::string& title, const std::array<double, S
   // Enforcement + structural change run alongside the market (Simulation::step): their wall
   // time is the overlap phase, and the three are listed below it, each timed on its own; shares
   // are of the ticks' wall time (the phases that do not overlap).
-  const bool overlapped[Simulation::kPhases] = {false, false, false, false, false, true, true, true, false, false};
-  const int order[Simulation::kPhases] = {Simulation::kPhaseOpenSources, Simulation::kPhaseDecide,
-                                          Simulation::kPhaseAggregate,   Simulation::kPhaseRace,
-                                          Simulation::kPhaseAccessP2P,   Simulation::kPhaseOverlap,
-                                          Simulation::kPhaseEnforcement, Simulation::kPhaseStructural,
-                                          Simulation::kPhaseMarket,      Simulation::kPhaseRecord};
   double t1 = 0, t2 = 0;
   for (int k = 0; k < Simulation::kPhases; ++k)
-    if (!overlapped[k]) t1 += p1[static_cast<std::size_t>(k)], t2 += p2[static_cast<std::size_t>(k)];
+    if (!Simulation::phase_overlapped(k)) t1 += p1[static_cast<std::size_t>(k)], t2 += p2[static_cast<std::size_t>(k)];
   fmt::print("  wall time per phase of step(), {}:\n  {:>20} {:>12} {:>7} {:>12} {:>7} {:>8}\n", title, "phase",
              "1 thread, s", "share", "2 threads, s", "share", "speed-up");
   nlohmann::json j = nlohmann::json::object();
-  for (const int k : order) {
+  for (int k = 0; k < Simulation::kPhases; ++k) {
     const auto a = p1[static_cast<std::size_t>(k)], b = p2[static_cast<std::size_t>(k)];
-    const std::string name = overlapped[k] ? fmt::format("  {}", Simulation::phase_name(k)) : Simulation::phase_name(k);
+    const std::string name = Simulation::phase_overlapped(k) ? fmt::format("  {}", Simulation::phase_name(k))
+                                                             : std::string(Simulation::phase_name(k));
     fmt::print("  {:>20} {:>12.3f} {:>6.1f}% {:>12.3f} {:>6.1f}% {:>8.2f}\n", name, a, 100 * a / t1, b, 100 * b / t2,
                b > 0 ? a / b : 0.0);
     j[Simulation::phase_name(k)] = {a, b};
