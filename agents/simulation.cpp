@@ -11,6 +11,7 @@
 #include <tbb/parallel_sort.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -54,6 +55,13 @@ void Sceners::resize(std::size_t n) {
 }
 
 namespace {
+
+/// Threads the calling code may use: its arena's slots (one in an ensemble's run), capped by a
+/// tbb::global_control limit (run_scenario's --threads), which max_concurrency() does not see.
+int usable_threads() {
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()),
+                                                tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
+}
 
 /// Runs body(c, k0, k1) for the fixed chunks [k0, k1) = [c * chunk, min(n, (c + 1) * chunk)) of
 /// a range of n items, chunks in parallel, after resizing `scratch` to hold one entry per chunk
@@ -1788,7 +1796,7 @@ void Simulation::step() {
             market_error = std::current_exception();
           }
         };
-    if (tbb::this_task_arena::max_concurrency() > 1) {
+    if (usable_threads() > 1) {
       tbb::parallel_invoke(agents, market);
     } else {
       agents();
@@ -1809,6 +1817,44 @@ void Simulation::step() {
 #endif
   lap(kPhaseRecord);
   ++tick_;
+}
+
+void run_paired(Simulation& sim, Simulation* counterfactual,
+                const std::function<void(int which, std::int64_t done, std::int64_t total)>& on_tick) {
+  if (counterfactual == nullptr || usable_threads() <= 1) {
+    sim.run([&](std::int64_t done, std::int64_t total) { on_tick(0, done, total); });
+    if (counterfactual != nullptr)
+      counterfactual->run([&](std::int64_t done, std::int64_t total) { on_tick(1, done, total); });
+    return;
+  }
+  // The paired runs of the default scenario each take as long as the other and their own loops
+  // occupy two threads only in part (docs/PERFORMANCE.md 10): side by side, the main job takes
+  // about the time of one run instead of two.
+  struct Stopped {};  // the counterfactual was stopped because sim failed
+  std::atomic<bool> sim_failed{false};
+  std::exception_ptr sim_error, cf_error;
+  tbb::parallel_invoke(
+      [&] {
+        try {
+          sim.run([&](std::int64_t done, std::int64_t total) { on_tick(0, done, total); });
+        } catch (...) {
+          sim_error = std::current_exception();
+          sim_failed.store(true, std::memory_order_relaxed);
+        }
+      },
+      [&] {
+        try {
+          counterfactual->run([&](std::int64_t done, std::int64_t total) {
+            if (sim_failed.load(std::memory_order_relaxed)) throw Stopped{};
+            on_tick(1, done, total);
+          });
+        } catch (const Stopped&) {
+        } catch (...) {
+          cf_error = std::current_exception();
+        }
+      });
+  if (sim_error) std::rethrow_exception(sim_error);
+  if (cf_error) std::rethrow_exception(cf_error);
 }
 
 const char* Simulation::phase_name(int phase) noexcept {

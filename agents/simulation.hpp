@@ -5,6 +5,7 @@
 //   P2P releases  5 enforcement  6 structural change  7 market (at the same time as 5-6)  8 recording.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -253,6 +254,18 @@ struct RunOutputs {
   nlohmann::json summary;
 };
 RunOutputs run_scenario(const ScenarioConfig& cfg, int threads, bool progress);
+
+/// Runs `sim` and, if not null, `counterfactual` to their last tick. The two are independent
+/// (neither reads the other's state), so when the current task arena has more than one thread
+/// they run at the same time, each also using the threads the other leaves idle; with one
+/// thread, one after the other. Every output is the same bytes either way (each run's own
+/// passes are deterministic whatever the thread count). `on_tick(which, done, total)` is called
+/// after each tick of run `which` (0: sim, 1: counterfactual), possibly from two threads at
+/// once: it must be thread-safe. An error is reported as running them in sequence would:
+/// `sim`'s first. When `sim` fails, the counterfactual is stopped at its next tick; when the
+/// counterfactual fails, `sim` still runs to its end (or its own error).
+void run_paired(Simulation& sim, Simulation* counterfactual,
+                const std::function<void(int which, std::int64_t done, std::int64_t total)>& on_tick);
 
 /// Headline summary of a finished simulation (and its paired counterfactual, if any).
 nlohmann::json summarize(const Simulation& sim, const Simulation* counterfactual);

@@ -4,7 +4,10 @@
 #include <tbb/info.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
+#include <mutex>
 #include <fmt/format.h>
 
 #include "agents/simulation.hpp"
@@ -278,17 +281,16 @@ RunOutputs run_scenario(const ScenarioConfig& cfg, int threads, bool progress) {
   if (paired) out.counterfactual = std::make_unique<Simulation>(cfg, cfg.counterfactual.remove_groups);
   const std::int64_t total = static_cast<std::int64_t>(out.sim->ticks()) * (paired ? 2 : 1);
   Progress bar("simulating", total, progress);
-  out.sim->run([&](std::int64_t done, std::int64_t) {
+  // The paired runs may advance at the same time (run_paired): the bar shows the sum of their
+  // ticks, drawn by whichever thread finds it free.
+  std::array<std::atomic<std::int64_t>, 2> done{};
+  std::mutex bar_mutex;
+  run_paired(*out.sim, out.counterfactual.get(), [&](int which, std::int64_t ticks_done, std::int64_t) {
     throw_if_interrupted();
-    bar.update(done);
+    done[static_cast<std::size_t>(which)].store(ticks_done, std::memory_order_relaxed);
+    if (std::unique_lock lock(bar_mutex, std::try_to_lock); lock.owns_lock())
+      bar.update(done[0].load(std::memory_order_relaxed) + done[1].load(std::memory_order_relaxed));
   });
-  if (paired) {
-    const auto offset = out.sim->ticks();
-    out.counterfactual->run([&](std::int64_t done, std::int64_t) {
-      throw_if_interrupted();
-      bar.update(offset + done);
-    });
-  }
   bar.finish();
   out.summary = summarize(*out.sim, out.counterfactual.get());
   return out;

@@ -612,8 +612,7 @@ RunRecord execute_run(const Plan& plan, std::int64_t id, int threads) {
     Simulation sim(cfg);
     std::unique_ptr<Simulation> cf;
     if (!cfg.counterfactual.remove_groups.empty()) cf = std::make_unique<Simulation>(cfg, cfg.counterfactual.remove_groups);
-    sim.run(poll);
-    if (cf) cf->run(poll);
+    run_paired(sim, cf.get(), [&](int, std::int64_t done, std::int64_t total) { poll(done, total); });
     const json summary = summarize(sim, cf.get());
     // Runs without an operation are measured over the baseline's window (its first operation).
     std::optional<Date> fallback;

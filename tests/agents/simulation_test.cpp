@@ -3,7 +3,12 @@
 #include <catch2/catch.hpp>
 #include <tbb/global_control.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "support/scenarios.hpp"
 
@@ -253,5 +258,64 @@ TEST_CASE("the wall time per phase covers every phase, and the overlapped ones l
             p[Simulation::kPhaseEnforcement] + p[Simulation::kPhaseStructural] + p[Simulation::kPhaseMarket]);
     }
     CHECK(std::string(Simulation::phase_name(Simulation::kPhaseMarket)) == "market");
+  }
+}
+
+TEST_CASE("paired runs side by side give the bytes of paired runs in sequence; the factual run's error comes first",
+          "[agents][reproducibility]") {
+  // run_paired() runs the scenario and its counterfactual at the same time when the arena has
+  // two threads (the main job's wall time nearly halves: docs/PERFORMANCE.md 10). Neither reads
+  // the other, so every output must be the bytes of the sequential order.
+  const auto c = small_raid_scenario();
+  std::string csv_seq, csv_cf_seq, ev_seq;
+  {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+    Simulation sim(c), cf(c, {"SPARKS"});
+    std::vector<int> order;
+    run_paired(sim, &cf, [&](int which, std::int64_t, std::int64_t) { order.push_back(which); });
+    // One thread: in sequence, every tick of the scenario before any of the counterfactual.
+    REQUIRE(order.size() == 2 * static_cast<std::size_t>(sim.ticks()));
+    CHECK(std::is_sorted(order.begin(), order.end()));
+    csv_seq = sim.series().daily_csv();
+    csv_cf_seq = cf.series().daily_csv();
+    ev_seq = sim.events().csv();
+  }
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
+  {
+    Simulation sim(c), cf(c, {"SPARKS"});
+    std::array<std::atomic<std::int64_t>, 2> ticks{};
+    run_paired(sim, &cf, [&](int which, std::int64_t done, std::int64_t) { ticks[static_cast<std::size_t>(which)] = done; });
+    CHECK(ticks[0] == sim.ticks());
+    CHECK(ticks[1] == cf.ticks());
+    CHECK(sim.series().daily_csv() == csv_seq);
+    CHECK(cf.series().daily_csv() == csv_cf_seq);
+    CHECK(sim.events().csv() == ev_seq);
+    CHECK(csv_seq != csv_cf_seq);  // the pair differs: a swapped pair would be caught
+  }
+  SECTION("a counterfactual error is reported after the scenario ran to its end") {
+    Simulation sim(c), cf(c, {"SPARKS"});
+    CHECK_THROWS_WITH(run_paired(sim, &cf,
+                                 [&](int which, std::int64_t done, std::int64_t) {
+                                   if (which == 1 && done == 3) throw std::runtime_error("counterfactual failed");
+                                 }),
+                      "counterfactual failed");
+    CHECK(sim.tick() == sim.ticks());
+    CHECK(cf.tick() == 3);
+  }
+  SECTION("when both fail, the scenario's error is reported") {
+    Simulation sim(c), cf(c, {"SPARKS"});
+    CHECK_THROWS_WITH(run_paired(sim, &cf,
+                                 [&](int which, std::int64_t done, std::int64_t) {
+                                   if (which == 0 && done == 5) throw std::runtime_error("scenario failed");
+                                   if (which == 1 && done == 2) throw std::runtime_error("counterfactual failed");
+                                 }),
+                      "scenario failed");
+    CHECK(sim.tick() == 5);
+  }
+  SECTION("without a counterfactual, only the scenario runs") {
+    Simulation sim(c);
+    std::int64_t calls = 0;
+    run_paired(sim, nullptr, [&](int which, std::int64_t, std::int64_t) { calls += which == 0 ? 1 : 100000; });
+    CHECK(calls == sim.ticks());
   }
 }
