@@ -69,7 +69,9 @@ void Simulation::guard_finite() {
   double value = 0;
   if (reporting) {
     const auto d = tick_ - report_first_;
-    for (std::size_t c = 0; c < names.size(); ++c) {
+    // The agents' columns; the market's (the last three) are checked by market_day(), which
+    // may compute the day while the agents go on with the next (Simulation::run()).
+    for (std::size_t c = 0; c < market_col_; ++c) {
       const double v = series_->get(c, d);
       if (!std::isfinite(v)) {
         quantity = "series." + names[c];
@@ -78,11 +80,10 @@ void Simulation::guard_finite() {
       }
     }
   } else {
-    // Burn-in: nothing is recorded; the tallies and the market totals are checked instead.
+    // Burn-in: nothing is recorded; the tallies are checked instead (the market is not stepped
+    // during burn-in).
     const std::pair<const char*, double> checked[] = {
-        {"releases_ema", releases_ema_short_ + releases_ema_long_}, {"tally.money_usd", t_.money_usd},
-        {"market.legal_revenue_usd", market_legal_}, {"market.counterfactual_revenue_usd", market_cf_},
-        {"market.loss_usd", market_loss_}};
+        {"releases_ema", releases_ema_short_ + releases_ema_long_}, {"tally.money_usd", t_.money_usd}};
     for (const auto& [name, v] : checked) {
       if (!std::isfinite(v)) {
         quantity = name;

@@ -22,6 +22,7 @@
 #include <numeric>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "engine/error.hpp"
 #include "engine/interrupt.hpp"
@@ -171,7 +172,7 @@ Simulation::Simulation(const ScenarioConfig& cfg, std::vector<std::string> remov
   s.add_column("leaks_scene", Agg::Sum, true);
   s.add_column("leaks_pre_release", Agg::Sum, true);
   s.add_column("mean_perceived_risk", Agg::Mean);
-  s.add_column("legal_revenue_usd", Agg::Sum);
+  market_col_ = s.add_column("legal_revenue_usd", Agg::Sum);  // the market's columns come last (market_day())
   s.add_column("counterfactual_revenue_usd", Agg::Sum);
   s.add_column("studio_loss_usd", Agg::Sum);
 
@@ -366,7 +367,7 @@ void Simulation::open_sources() {
     const double digital_lead = mv.digital_lead_days_2011 + t_lead * (mv.digital_lead_days_2015 - mv.digital_lead_days_2011);
     for (std::uint64_t k = 0; k < n_titles; ++k) {
       economics::MarketTitle mt;
-      Stream tr(cfg_.seed, Purpose::TitleAttributes, kKeyTitle | static_cast<std::uint64_t>(market_->title_count()), tick_);
+      Stream tr(cfg_.seed, Purpose::TitleAttributes, kKeyTitle | static_cast<std::uint64_t>(market_titles_), tick_);
       mt.audience = sample::lognormal(tr, std::log(mv.audience_median), mv.audience_sigma);
       mt.popularity = 1.0;
       const bool disc = sample::bernoulli(tr, mv.disc_share);
@@ -378,7 +379,10 @@ void Simulation::open_sources() {
       mt.window_start[economics::kDigital] = base_day + digital;
       mt.window_start[economics::kSubscription] =
           base_day + street + static_cast<std::int32_t>(mv.subscription_after_disc_days);
-      const auto title = market_->add_title(mt);
+      // Handed to the market's day (market_day()), which gives it this id.
+      const auto title = market_titles_++;
+      market_days_[static_cast<std::size_t>(tick_ & 1)].titles.push_back(mt);
+      title_leaked_.push_back(0);
       const auto n_web = static_cast<std::uint16_t>(std::max<std::uint64_t>(1, sample::poisson(tr, mv.web_slots)));
       schedule(digital, {title, kMovie, Source::Web, n_web, street});
       if (!disc) continue;
@@ -785,8 +789,8 @@ void Simulation::race() {
     if (race_leaked_[k] != 0) {
       wl[1] += 1;
       ++leaks;  // Scene releases that reached public channels
-      if (sl.title >= 0 && !market_->leaked(sl.title)) {
-        market_->record_leak(sl.title, cfg_.calendar.burn_in_start.days + tick_, {winner[k], false, sl.pre_release});
+      if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) {
+        record_leak(sl.title, {winner[k], false, sl.pre_release});
         if (sl.pre_release) ++leaks_pre;
       }
     }
@@ -894,8 +898,8 @@ void Simulation::p2p_releases() {
           const auto& sl = slots_[static_cast<std::size_t>(k)];
           t_.p2p += 1;
           // A P2P release is public at once.
-          if (sl.title >= 0 && !market_->leaked(sl.title)) {
-            market_->record_leak(sl.title, cfg_.calendar.burn_in_start.days + tick_, {-1, true, sl.pre_release});
+          if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) {
+            record_leak(sl.title, {-1, true, sl.pre_release});
             if (sl.pre_release) t_.leaks_pre += 1;
           }
         }
@@ -1644,15 +1648,38 @@ void Simulation::structural_change() {
 // Step 7-8: market and recording
 // ---------------------------------------------------------------------------------------------
 
-void Simulation::market_step() {
+void Simulation::record_leak(std::int32_t title, const economics::LeakSource& source) {
+  // The first public copy of a title (Market::record_leak keeps only the first: the agents ask
+  // title_leaked_ first, as they asked Market::leaked()).
+  title_leaked_[static_cast<std::size_t>(title)] = 1;
+  market_days_[static_cast<std::size_t>(tick_ & 1)].leaks.push_back({title, cfg_.calendar.burn_in_start.days + tick_, source});
+}
+
+void Simulation::market_day(std::int32_t tick) {
+  // The day's calls, in the order the agents made them: the market gives the titles the ids the
+  // agents counted (0, 1, ... in order).
+  auto& day = market_days_[static_cast<std::size_t>(tick & 1)];
+  for (const auto& t : day.titles) (void)market_->add_title(t);
+  for (const auto& l : day.leaks) market_->record_leak(l.title, l.day, l.source);
+  day.titles.clear();
+  day.leaks.clear();
   // The market is stepped over the reported period only, so that its cumulative losses are
   // the period's; titles released during burn-in enter at the first step with their
   // availability caught up (economics::Market).
-  if (tick_ < report_first_) return;
-  const auto d = market_->step(cfg_.calendar.burn_in_start.days + tick_);
-  market_legal_ = d.legal_revenue_usd;
-  market_cf_ = d.counterfactual_revenue_usd;
-  market_loss_ = d.loss_usd;
+  if (tick < report_first_) return;
+  const auto d = market_->step(cfg_.calendar.burn_in_start.days + tick);
+  const std::int32_t row = tick - report_first_;
+  const std::array<double, 3> values{d.legal_revenue_usd, d.counterfactual_revenue_usd, d.loss_usd};
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    series_->set(market_col_ + k, row, values[k]);
+    // Numerical guard of the market's columns (issue 9; the agents' columns: guard_finite()).
+    // Market::step() names the title when one of its values is not finite, so a non-finite
+    // total here is an overflow of the day's sums.
+    if (!std::isfinite(values[k]))
+      throw NumericalError(fmt::format("non-finite value: series.{} = {} at tick {} ({}); no single title holds a "
+                                       "non-finite value (the market's daily sum overflowed)",
+                                       series_->names()[market_col_ + k], values[k], tick, date_of(tick).iso()));
+  }
 }
 
 void Simulation::record() {
@@ -1716,9 +1743,7 @@ void Simulation::record() {
   put(t_.leaks);
   put(t_.leaks_pre);
   put(total > 0 ? risk / total : 0.0);
-  put(market_legal_);
-  put(market_cf_);
-  put(market_loss_);
+  // The market's columns (the last three) are written by market_day().
 }
 
 void Simulation::check_invariants() const {
@@ -1745,10 +1770,31 @@ void Simulation::check_invariants() const {
 
 void Simulation::step() {
   if (tick_ >= n_ticks_) return;
-  using Clock = std::chrono::steady_clock;
-  auto lap_start = Clock::now();
+  finish_market();  // a run() stopped by an error in on_tick may have left one
+  advance(/*lag_market=*/false);
+}
+
+void Simulation::finish_market() {
+  if (market_lag_tick_ < 0) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto tick = std::exchange(market_lag_tick_, -1);
+  market_day(tick);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  phase_s_[kPhaseMarket] += s;
+  phase_s_[kPhaseTick] += s;
+}
+
+namespace {
+using PhaseClock = std::chrono::steady_clock;
+double seconds_since(PhaseClock::time_point t0) {
+  return std::chrono::duration<double>(PhaseClock::now() - t0).count();
+}
+}  // namespace
+
+void Simulation::agents_day_start() {
+  auto lap_start = PhaseClock::now();
   const auto lap = [&](Phase phase) {
-    const auto now = Clock::now();
+    const auto now = PhaseClock::now();
     phase_s_[static_cast<std::size_t>(phase)] += std::chrono::duration<double>(now - lap_start).count();
     lap_start = now;
   };
@@ -1765,57 +1811,91 @@ void Simulation::step() {
   access_market_and_leaks();// 4
   p2p_releases();
   lap(kPhaseAccessP2P);
-  // 5 (payoffs and learning in parallel, then detection, operations) and 6, alongside 7: the
-  // market reads only its own state, which enforcement() and structural_change() never touch
-  // (the market is written by open_sources(), race() and p2p_releases() only), so running them
-  // at the same time gives the same bytes as running them one after the other, with one thread
-  // or many. In the default run the market is ~40% of a tick and the agent loops are too small
-  // to occupy two threads: this is where the second thread earns its keep (docs/PERFORMANCE.md
-  // 10). An error is reported as a sequential run would report it: the agents' first.
-  {
-    std::exception_ptr agents_error, market_error;
-    double enforcement_s = 0, structural_s = 0, market_s = 0;
-    const auto agents = [&] {
-          try {
-            const auto t0 = Clock::now();
-            enforcement();
-            const auto t1 = Clock::now();
-            structural_change();
-            enforcement_s = std::chrono::duration<double>(t1 - t0).count();
-            structural_s = std::chrono::duration<double>(Clock::now() - t1).count();
-          } catch (...) {
-            agents_error = std::current_exception();
-          }
-        };
-    const auto market = [&] {
-          try {
-            const auto t0 = Clock::now();
-            market_step();
-            market_s = std::chrono::duration<double>(Clock::now() - t0).count();
-          } catch (...) {
-            market_error = std::current_exception();
-          }
-        };
-    if (usable_threads() > 1) {
-      tbb::parallel_invoke(agents, market);
-    } else {
-      agents();
-      market();
-    }
-    if (agents_error) std::rethrow_exception(agents_error);
-    if (market_error) std::rethrow_exception(market_error);
-    phase_s_[kPhaseEnforcement] += enforcement_s;
-    phase_s_[kPhaseStructural] += structural_s;
-    phase_s_[kPhaseMarket] += market_s;
-    phase_s_[kPhaseOverlap] += std::chrono::duration<double>(Clock::now() - lap_start).count();
-    lap_start = Clock::now();
-  }
-  record();                 // 8
+}
+
+void Simulation::agents_day_end() {
+  const auto t0 = PhaseClock::now();
+  record();                 // 8 (the agents' columns; the market's: market_day())
   guard_finite();           // NaN/inf in the day's aggregates stops the run (issue 9)
 #ifdef PIRACY_SEATBELTS
   check_invariants();
 #endif
-  lap(kPhaseRecord);
+  phase_s_[kPhaseRecord] += seconds_since(t0);
+}
+
+void Simulation::advance(bool lag_market) {
+  const auto tick_start = PhaseClock::now();
+  // The agents' enforcement (5) and structural change (6), timed each.
+  const auto enforcement_and_structural = [&] {
+    const auto t0 = PhaseClock::now();
+    enforcement();
+    phase_s_[kPhaseEnforcement] += seconds_since(t0);
+    const auto t1 = PhaseClock::now();
+    structural_change();
+    phase_s_[kPhaseStructural] += seconds_since(t1);
+  };
+  // The market (7) only consumes what the agents handed it for its day (market_day()) and
+  // writes only its own state and its own series columns, which the agents never touch: running
+  // it at the same time as agent phases gives the same bytes as running it after them, with one
+  // thread or many. An error is reported as a sequential run would report it: the earlier one.
+  std::exception_ptr agents_error, market_error;
+  double market_s = 0;
+  const auto market = [&](std::int32_t tick) {
+    try {
+      const auto t0 = PhaseClock::now();
+      market_day(tick);
+      market_s = seconds_since(t0);
+    } catch (...) {
+      market_error = std::current_exception();
+    }
+  };
+  const bool parallel = usable_threads() > 1;
+  if (lag_market && parallel) {
+    // run(): the market's previous day alongside the whole of the agents' day (in the default
+    // run the market is ~40% of a tick and the agents' loops are too small to occupy two
+    // threads: docs/PERFORMANCE.md 10). The agents' day does not wait for its own market day,
+    // which runs alongside the next tick or in finish_market().
+    const std::int32_t previous = std::exchange(market_lag_tick_, -1);
+    const auto agents = [&] {
+      try {
+        agents_day_start();
+        enforcement_and_structural();
+        agents_day_end();
+      } catch (...) {
+        agents_error = std::current_exception();
+      }
+    };
+    if (previous >= 0)
+      tbb::parallel_invoke(agents, [&] { market(previous); });
+    else
+      agents();
+    phase_s_[kPhaseMarket] += market_s;
+    if (market_error) std::rethrow_exception(market_error);  // the previous day's: the earlier
+    if (agents_error) std::rethrow_exception(agents_error);
+    market_lag_tick_ = tick_;
+  } else {
+    // step(), or one thread: the day's market alongside the agents' enforcement and structural
+    // change (it has all of the day's titles and leaks once the P2P releases are done).
+    agents_day_start();
+    const auto agents = [&] {
+      try {
+        enforcement_and_structural();
+      } catch (...) {
+        agents_error = std::current_exception();
+      }
+    };
+    if (parallel) {
+      tbb::parallel_invoke(agents, [&] { market(tick_); });
+    } else {
+      agents();
+      if (!agents_error) market(tick_);
+    }
+    phase_s_[kPhaseMarket] += market_s;
+    if (agents_error) std::rethrow_exception(agents_error);
+    if (market_error) std::rethrow_exception(market_error);
+    agents_day_end();
+  }
+  phase_s_[kPhaseTick] += seconds_since(tick_start);
   ++tick_;
 }
 
@@ -1859,8 +1939,8 @@ void run_paired(Simulation& sim, Simulation* counterfactual,
 
 const char* Simulation::phase_name(int phase) noexcept {
   static constexpr std::array<const char*, kPhases> kNames{
-      "open_sources", "decide", "aggregate", "race", "access+p2p", "enf+struct||market", "enforcement", "structural",
-      "market", "record"};
+      "open_sources", "decide", "aggregate", "race", "access+p2p", "enforcement", "structural", "record", "market",
+      "tick"};
   return phase >= 0 && phase < kPhases ? kNames[static_cast<std::size_t>(phase)] : "?";
 }
 

@@ -50,16 +50,27 @@ class Simulation {
   Simulation& operator=(const Simulation&) = delete;
 
   /// Runs every remaining tick. `on_tick(done, total)` is called after each tick.
+  ///
+  /// With more than one usable thread the market runs one day behind the agents: the market's
+  /// day t (which only consumes the titles and leaks the agents hand it that day) is computed at
+  /// the same time as the agents' day t + 1, and the last day's market is computed before run()
+  /// returns. The outputs are the same bytes as step() after step() (the market's arithmetic
+  /// and its inputs are the same; docs/PERFORMANCE.md 10). While run() is in progress, on_tick
+  /// sees the agents one day ahead of the market: it must not read the market or the series'
+  /// market columns (run_scenario and the experiment runner only poll for interrupts and report
+  /// progress).
   template <class F>
   void run(F&& on_tick) {
     while (tick_ < n_ticks_) {
-      step();
+      advance(/*lag_market=*/true);
       on_tick(tick_, n_ticks_);
     }
+    finish_market();
   }
   void run() {
     run([](std::int64_t, std::int64_t) {});
   }
+  /// Advances one tick; when it returns, everything of that tick is done (the market too).
   void step();
 
   [[nodiscard]] std::int32_t tick() const { return tick_; }
@@ -81,22 +92,19 @@ class Simulation {
   [[nodiscard]] std::int64_t named_group_releases(const std::string& name) const;
   [[nodiscard]] std::int32_t named_group_id(const std::string& name) const;  //!< -1 if absent
 
-  /// The phases of step(), in the order they run, for the wall-time breakdown below.
-  /// kPhaseOverlap is the wall time of enforcement and structural change on one side and the
-  /// market on the other, which run at the same time (step()); the three that follow it are each
-  /// timed on their own, inside the overlap, so they add up to more than it on several threads.
+  /// The phases of a tick: the agents' phases in the order they run, then the market, then the
+  /// ticks' wall time. The market runs at the same time as the agents' enforcement and
+  /// structural change (step()), or as the whole of the agents' next day (run() with more than
+  /// one thread), so agents + market - tick is the time the two overlapped.
   enum Phase : int {
-    kPhaseOpenSources, kPhaseDecide, kPhaseAggregate, kPhaseRace, kPhaseAccessP2P, kPhaseOverlap,
-    kPhaseEnforcement, kPhaseStructural, kPhaseMarket, kPhaseRecord, kPhases
+    kPhaseOpenSources, kPhaseDecide, kPhaseAggregate, kPhaseRace, kPhaseAccessP2P, kPhaseEnforcement,
+    kPhaseStructural, kPhaseRecord, kPhaseMarket, kPhaseTick, kPhases
   };
-  /// True for the phases timed inside kPhaseOverlap (not part of the ticks' wall-time sum).
-  [[nodiscard]] static constexpr bool phase_overlapped(int phase) noexcept {
-    return phase == kPhaseEnforcement || phase == kPhaseStructural || phase == kPhaseMarket;
-  }
+  /// True for the agents' phases (those before kPhaseMarket).
+  [[nodiscard]] static constexpr bool phase_of_agents(int phase) noexcept { return phase >= 0 && phase < kPhaseMarket; }
   /// "open_sources", "decide", ... (as in the benchmark's breakdown).
   [[nodiscard]] static const char* phase_name(int phase) noexcept;
-  /// Wall seconds spent in each phase of step() since construction (a dozen steady-clock reads a
-  /// tick). For benchmarks: which phases scale with threads and which do not
+  /// Wall seconds spent in each phase since construction (a dozen steady-clock reads a tick). For benchmarks: which phases scale with threads and which do not
   /// (docs/PERFORMANCE.md); never part of the outputs.
   [[nodiscard]] const std::array<double, kPhases>& phase_seconds() const { return phase_s_; }
 
@@ -120,7 +128,33 @@ class Simulation {
   void rebuild_members();
   std::int64_t affiliate();
   [[nodiscard]] std::vector<double> tier_cuts() const;
-  void market_step();
+  /// The market's calls of one day, in the order the agents made them (open_sources() adds the
+  /// day's titles, race() and p2p_releases() then record the day's first public copies): the
+  /// agents hand them over instead of calling the market, so that the market can compute that
+  /// day while the agents go on with the next (run()). Two of them, by tick parity.
+  struct MarketDay {
+    std::vector<economics::MarketTitle> titles;
+    struct Leak {
+      std::int32_t title;
+      std::int32_t day;
+      economics::LeakSource source;
+    };
+    std::vector<Leak> leaks;
+  };
+  std::array<MarketDay, 2> market_days_;
+  std::int32_t market_titles_ = 0;          //!< titles handed to the market (ids 0, 1, ...)
+  std::vector<std::uint8_t> title_leaked_;  //!< by title: its first public copy is handed over
+  std::int32_t market_lag_tick_ = -1;       //!< a tick whose market day is still to compute (run()), -1 none
+  std::size_t market_col_ = 0;              //!< first of the series' market columns (the last three)
+  void record_leak(std::int32_t title, const economics::LeakSource& source);
+  /// The market's day `tick`: hands over the day's titles and leaks, steps the market over the
+  /// reported period, writes and checks the series' market columns. Reads and writes nothing the
+  /// agents touch (the handed-over day, the market, the market columns of the day's row).
+  void market_day(std::int32_t tick);
+  void advance(bool lag_market);
+  void agents_day_start();  //!< the agents' phases up to P2P releases
+  void agents_day_end();    //!< record and the numerical guard
+  void finish_market();     //!< computes a lagging market day, if any
   void record();
   void check_invariants() const;
   // Numerical guards (issue 9; agents/numerical_guard.cpp): NaN or infinity stops the run with
@@ -240,7 +274,6 @@ class Simulation {
   std::array<double, kCategories> cat_ema_short_{}, cat_ema_long_{};
   std::int64_t arrested_total_ = 0;
   std::int64_t seized_total_ = 0;
-  double market_legal_ = 0, market_cf_ = 0, market_loss_ = 0;
 
   std::unique_ptr<SeriesTable> series_;
   EventLog events_;

@@ -131,21 +131,28 @@ struct SizeRun {
 /// which are sequential (docs/PERFORMANCE.md). Returns the JSON object of the breakdown.
 nlohmann::json print_phases(const std::string& title, const std::array<double, Simulation::kPhases>& p1,
                             const std::array<double, Simulation::kPhases>& p2) {
-  // Enforcement + structural change run alongside the market (Simulation::step): their wall
-  // time is the overlap phase, and the three are listed below it, each timed on its own; shares
-  // are of the ticks' wall time (the phases that do not overlap).
-  double t1 = 0, t2 = 0;
-  for (int k = 0; k < Simulation::kPhases; ++k)
-    if (!Simulation::phase_overlapped(k)) t1 += p1[static_cast<std::size_t>(k)], t2 += p2[static_cast<std::size_t>(k)];
-  fmt::print("  wall time per phase of step(), {}:\n  {:>20} {:>12} {:>7} {:>12} {:>7} {:>8}\n", title, "phase",
+  // The agents' phases, then the market, which runs at the same time as part of the agents'
+  // work (Simulation::run), then the ticks' wall time. Shares are of the ticks' wall time;
+  // "overlap" is agents + market - tick: the time the market ran alongside the agents.
+  const auto tick = static_cast<std::size_t>(Simulation::kPhaseTick);
+  const double t1 = p1[tick], t2 = p2[tick];
+  fmt::print("  wall time per phase, {}:\n  {:>20} {:>12} {:>7} {:>12} {:>7} {:>8}\n", title, "phase",
              "1 thread, s", "share", "2 threads, s", "share", "speed-up");
   nlohmann::json j = nlohmann::json::object();
+  const auto row = [&](const std::string& name, double a, double b) {
+    fmt::print("  {:>20} {:>12.3f} {:>6.1f}% {:>12.3f} {:>6.1f}% {:>8.2f}\n", name, a, t1 > 0 ? 100 * a / t1 : 0.0, b,
+               t2 > 0 ? 100 * b / t2 : 0.0, b > 0 ? a / b : 0.0);
+  };
+  double agents1 = 0, agents2 = 0;
   for (int k = 0; k < Simulation::kPhases; ++k) {
     const auto a = p1[static_cast<std::size_t>(k)], b = p2[static_cast<std::size_t>(k)];
-    const std::string name = Simulation::phase_overlapped(k) ? fmt::format("  {}", Simulation::phase_name(k))
-                                                             : std::string(Simulation::phase_name(k));
-    fmt::print("  {:>20} {:>12.3f} {:>6.1f}% {:>12.3f} {:>6.1f}% {:>8.2f}\n", name, a, 100 * a / t1, b, 100 * b / t2,
-               b > 0 ? a / b : 0.0);
+    if (Simulation::phase_of_agents(k)) agents1 += a, agents2 += b;
+    if (k == Simulation::kPhaseMarket) row("(agents)", agents1, agents2);
+    if (k == Simulation::kPhaseTick) {
+      const auto m = static_cast<std::size_t>(Simulation::kPhaseMarket);
+      row("(overlap)", agents1 + p1[m] - a, agents2 + p2[m] - b);
+    }
+    row(Simulation::phase_name(k), a, b);
     j[Simulation::phase_name(k)] = {a, b};
   }
   std::fflush(stdout);
