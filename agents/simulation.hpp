@@ -2,7 +2,8 @@
 // The runtime (FLAME GPU 2's third layer): steps the state of a scenario day by day.
 // Process order per tick (MODEL.md section 3; docs/ODD.md "Process overview"):
 //   1 sources open  2 scener decisions (parallel)  3 release races  4 access market & leaks,
-//   P2P releases  5 enforcement  6 structural change  7 market (at the same time as 5-6)  8 recording.
+//   P2P releases  5 enforcement  6 structural change  7 market (at the same time as 5-6, or in run()
+//   as the agents' next day)  8 recording.
 #include <array>
 #include <cstdint>
 #include <functional>
