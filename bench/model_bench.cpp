@@ -203,6 +203,17 @@ double default_run_seconds(const ScenarioConfig& cfg, int threads, std::array<do
   return seconds_since(t0);
 }
 
+/// The main job's simulations (`piracy-abm run`): the scenario and its paired counterfactual,
+/// side by side when two threads are usable (run_paired), seconds including construction.
+double paired_run_seconds(const ScenarioConfig& cfg, int threads) {
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  const auto t0 = Clock::now();
+  Simulation sim(cfg);
+  Simulation cf(cfg, cfg.counterfactual.remove_groups);
+  run_paired(sim, &cf, [](int, std::int64_t, std::int64_t) {});
+  return seconds_since(t0);
+}
+
 /// Runs per second of `runs` default runs (seeds seed, seed+1, ...) on `threads` threads,
 /// parallel over runs: each run executes in its own one-thread arena, so a thread keeps one
 /// simulation's arrays in its cache instead of stealing slices of another's decision loop.
@@ -341,11 +352,12 @@ int main(int argc, char** argv) try {
 
   if (!skip_default) {
     auto cfg = piracy::load_default_scenario({});
-    cfg.counterfactual.remove_groups.clear();  // one simulation, no paired counterfactual
     if (quick) {  // CI: a quarter of the burn-in only
       cfg.calendar.start = cfg.calendar.burn_in_start;
       cfg.calendar.end = cfg.calendar.burn_in_start + 90;
     }
+    const ScenarioConfig paired_cfg = cfg;     // the main job: with its paired counterfactual
+    cfg.counterfactual.remove_groups.clear();  // one simulation, no paired counterfactual
     const int ticks = (cfg.calendar.end - cfg.calendar.burn_in_start) + 1;
     fmt::print("{}Default scenario '{}' ({} ticks, {} initial sceners{})\n", sizes.empty() ? "" : "\n", cfg.name, ticks,
                cfg.sceners.initial_sceners, quick ? ", shortened" : "");
@@ -357,6 +369,15 @@ int main(int argc, char** argv) try {
     fmt::print("  one run, 2 threads: {:8.3f} s\n", d2);
     std::fflush(stdout);
     const auto jph = print_phases("default run", ph1, ph2);
+    double p1 = 0, p2 = 0;
+    if (!paired_cfg.counterfactual.remove_groups.empty()) {
+      p1 = paired_run_seconds(paired_cfg, 1);
+      fmt::print("  paired run (piracy-abm run's simulations), 1 thread : {:8.3f} s\n", p1);
+      std::fflush(stdout);
+      p2 = paired_run_seconds(paired_cfg, 2);
+      fmt::print("  paired run (piracy-abm run's simulations), 2 threads: {:8.3f} s (x{:.2f})\n", p2, p1 / p2);
+      std::fflush(stdout);
+    }
     const double e1 = ensemble_runs_per_second(cfg, 1, ensemble);
     fmt::print("  ensemble of {}, 1 thread : {:7.3f} runs/s\n", ensemble, e1);
     std::fflush(stdout);
@@ -366,6 +387,8 @@ int main(int argc, char** argv) try {
                       {"run_s_2t", d2},          {"ensemble_runs", ensemble}, {"runs_per_s_1t", e1},
                       {"runs_per_s_2t", e2},     {"ensemble_speedup_2t", e2 / e1}};
     out["default"]["phase_s"] = jph;
+    out["default"]["paired_s_1t"] = p1;  // 0: the default scenario has no paired counterfactual
+    out["default"]["paired_s_2t"] = p2;
   }
 
   const auto line = out.dump();
