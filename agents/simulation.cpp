@@ -1853,7 +1853,7 @@ void Simulation::advance(bool lag_market) {
   if (lag_market && parallel) {
     // run(): the market's previous day alongside the whole of the agents' day (in the default
     // run the market is ~40% of a tick and the agents' loops are too small to occupy two
-    // threads: docs/PERFORMANCE.md 10). The agents' day does not wait for its own market day,
+    // threads: docs/PERFORMANCE.md 11). The agents' day does not wait for its own market day,
     // which runs alongside the next tick or in finish_market().
     const std::int32_t previous = std::exchange(market_lag_tick_, -1);
     const auto agents = [&] {
@@ -1908,7 +1908,7 @@ void run_paired(Simulation& sim, Simulation* counterfactual,
     return;
   }
   // The paired runs of the default scenario each take as long as the other and their own loops
-  // occupy two threads only in part (docs/PERFORMANCE.md 10): side by side, the main job takes
+  // occupy two threads only in part (docs/PERFORMANCE.md 11): side by side, the main job takes
   // about the time of one run instead of two.
   struct Stopped {};  // the counterfactual was stopped because sim failed
   std::atomic<bool> sim_failed{false};

@@ -56,7 +56,7 @@ class Simulation {
   /// day t (which only consumes the titles and leaks the agents hand it that day) is computed at
   /// the same time as the agents' day t + 1, and the last day's market is computed before run()
   /// returns. The outputs are the same bytes as step() after step() (the market's arithmetic
-  /// and its inputs are the same; docs/PERFORMANCE.md 10). While run() is in progress, on_tick
+  /// and its inputs are the same; docs/PERFORMANCE.md 11). While run() is in progress, on_tick
   /// sees the agents one day ahead of the market: it must not read the market or the series'
   /// market columns (run_scenario and the experiment runner only poll for interrupts and report
   /// progress).
@@ -105,8 +105,9 @@ class Simulation {
   [[nodiscard]] static constexpr bool phase_of_agents(int phase) noexcept { return phase >= 0 && phase < kPhaseMarket; }
   /// "open_sources", "decide", ... (as in the benchmark's breakdown).
   [[nodiscard]] static const char* phase_name(int phase) noexcept;
-  /// Wall seconds spent in each phase since construction (a dozen steady-clock reads a tick). For benchmarks: which phases scale with threads and which do not
-  /// (docs/PERFORMANCE.md); never part of the outputs.
+  /// Wall seconds spent in each phase since construction (a dozen steady-clock reads a tick).
+  /// For benchmarks: which phases scale with threads and which do not (docs/PERFORMANCE.md 3);
+  /// never part of the outputs.
   [[nodiscard]] const std::array<double, kPhases>& phase_seconds() const { return phase_s_; }
 
  private:

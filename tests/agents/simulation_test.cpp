@@ -237,7 +237,7 @@ TEST_CASE("the lists of Active sceners and alive groups never miss one", "[agent
 }
 
 TEST_CASE("the wall time per phase covers every phase, and each lies within the ticks' wall time", "[agents]") {
-  // Simulation::phase_seconds() feeds the benchmark's breakdown (docs/PERFORMANCE.md 10). The
+  // Simulation::phase_seconds() feeds the benchmark's breakdown (docs/PERFORMANCE.md 3, 11). The
   // agents' phases run one after the other on one thread, and the market's day inside a tick's
   // interval (alongside the agents' enforcement in step(), alongside the agents' next day in
   // run()): with a monotonic clock neither side can exceed the ticks' wall time, and with one
@@ -270,7 +270,7 @@ TEST_CASE("the wall time per phase covers every phase, and each lies within the 
 
 TEST_CASE("run() with the market a day behind gives the bytes of step() after step()", "[agents][reproducibility]") {
   // With two threads run() computes the market's day t alongside the agents' day t + 1
-  // (docs/PERFORMANCE.md 10); step() computes each day in full. The series (market columns
+  // (docs/PERFORMANCE.md 11); step() computes each day in full. The series (market columns
   // included), the events and the market's losses by group must be the same bytes.
   const auto c = small_raid_scenario();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
@@ -300,7 +300,7 @@ TEST_CASE("run() with the market a day behind gives the bytes of step() after st
 TEST_CASE("paired runs side by side give the bytes of paired runs in sequence; the factual run's error comes first",
           "[agents][reproducibility]") {
   // run_paired() runs the scenario and its counterfactual at the same time when the arena has
-  // two threads (the main job's wall time nearly halves: docs/PERFORMANCE.md 10). Neither reads
+  // two threads (the main job's wall time nearly halves: docs/PERFORMANCE.md 11). Neither reads
   // the other, so every output must be the bytes of the sequential order.
   const auto c = small_raid_scenario();
   std::string csv_seq, csv_cf_seq, ev_seq;
