@@ -79,9 +79,19 @@ std::size_t parallel_chunks(std::size_t n, std::size_t chunk, std::vector<Scratc
   });
   return chunks;
 }
+/// Makes room for n elements in a scratch buffer whose contents are about to be rewritten. When
+/// it is too small, the old buffer is released before a larger one (1/8 headroom) is allocated:
+/// a growing vector copies its contents into a buffer twice the size while both are held. At 1M
+/// sceners the day's ~830,000 slots (20 MB) outgrew their buffer on day 5 of the benchmark and the
+/// copy put ~40 MB on the peak resident memory (docs/PERFORMANCE.md 12).
+template <class T>
+void reserve_scratch(std::vector<T>& v, std::size_t n) {
+  if (n <= v.capacity()) return;
+  v = std::vector<T>();
+  v.reserve(n + n / 8);
+}
 /// Active-list ids per chunk of the chunked scener passes (64 KB of ids).
 constexpr std::size_t kActiveChunk = 16384;
-
 constexpr double kLn2 = 0.69314718055994530942;
 /// dissolved_tick of a group that never had members (or a named group never founded).
 constexpr std::int32_t kNeverExisted = -2;
@@ -419,6 +429,7 @@ void Simulation::open_sources() {
   if (start.back() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw ModelError(fmt::format("{} release slots open on day {}: more than 2^31 (slot indices are 32-bit); "
                                  "reduce the scenario's title rates", start.back(), tick_));
+  reserve_scratch(slots_, start.back());
   slots_.resize(start.back());
   for (std::size_t c = 0; c < kCategories; ++c) {
     const Source src = other_source(c);
@@ -717,6 +728,8 @@ void Simulation::race() {
 
   // Winners: the first pre takes the slot; later finishers within the dupe window pre
   // without having seen it and are nuked as dupes; the others abort.
+  reserve_scratch(race_best_, slots_.size());
+  reserve_scratch(race_winner_, slots_.size());
   race_best_.assign(slots_.size(), std::numeric_limits<double>::infinity());
   race_winner_.assign(slots_.size(), -1);
   auto& best = race_best_;
@@ -748,6 +761,7 @@ void Simulation::race() {
 
   // Whether each won release leaks (one stream per slot, keyed by its uid): drawn in parallel,
   // since the leak probabilities were fixed in decide(); used in slot order below.
+  reserve_scratch(race_leaked_, slots_.size());
   race_leaked_.resize(slots_.size());
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, slots_.size(), 4096), [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
@@ -1277,16 +1291,21 @@ void Simulation::rebuild_members() {
       ++member_start_[static_cast<std::size_t>(sc_.group[i]) + 1];
   }
   for (std::size_t g = 0; g < ng; ++g) member_start_[g + 1] += member_start_[g];
-  member_ids_.assign(static_cast<std::size_t>(member_start_[ng]), 0);
+  member_ids_.resize(static_cast<std::size_t>(member_start_[ng]));
   {
-    std::vector<std::int32_t> fill(member_start_.begin(), member_start_.end() - 1);
+    auto& fill = member_fill_;
+    fill.assign(member_start_.begin(), member_start_.end() - 1);
     for (const auto id : active_) {
       const auto i = static_cast<std::size_t>(id);
       if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
         member_ids_[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = id;
     }
   }
-  for (std::size_t g = 0; g < ng; ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
+  // Each group writes only its own count: in parallel (a sweep of every 160-byte Group, ~111,000
+  // at 1M sceners, cache misses all the way).
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, ng, 1024), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t g = r.begin(); g != r.end(); ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
+  });
 
 }
 
@@ -1324,27 +1343,29 @@ std::int64_t Simulation::affiliate() {
   const auto& listed = alive_groups_;
   aff_search_.resize(listed.size());
   const bool may_search = gp.affiliation_enabled || initializing_;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t k = r.begin(); k != r.end(); ++k) {
-      auto& g = groups_[static_cast<std::size_t>(listed[k])];
-      aff_search_[k] = kNoSearch;
-      if (!g.alive) continue;
-      // Forget sites that are gone for good.
-      std::erase_if(g.sites, [&](std::int32_t s) {
-        const auto st = sites_[static_cast<std::size_t>(s)].status;
-        return st == SiteStatus::Seized || st == SiteStatus::Closed;
-      });
-      int live = 0;
-      for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
-      if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
-      if (!may_search) continue;
-      if (live > 0) {
-        Stream arng(cfg_.seed, Purpose::Affiliation, static_cast<std::uint64_t>(g.id), tick_);
-        if (!sample::bernoulli(arng, gp.affiliation_search_rate)) continue;  // groups with a home look around slowly
+  const auto search = [&] {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+      for (std::size_t k = r.begin(); k != r.end(); ++k) {
+        auto& g = groups_[static_cast<std::size_t>(listed[k])];
+        aff_search_[k] = kNoSearch;
+        if (!g.alive) continue;
+        // Forget sites that are gone for good.
+        std::erase_if(g.sites, [&](std::int32_t s) {
+          const auto st = sites_[static_cast<std::size_t>(s)].status;
+          return st == SiteStatus::Seized || st == SiteStatus::Closed;
+        });
+        int live = 0;
+        for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
+        if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
+        if (!may_search) continue;
+        if (live > 0) {
+          Stream arng(cfg_.seed, Purpose::Affiliation, static_cast<std::uint64_t>(g.id), tick_);
+          if (!sample::bernoulli(arng, gp.affiliation_search_rate)) continue;  // groups with a home look around slowly
+        }
+        aff_search_[k] = live > 0 ? kSearchHomed : kSearchHomeless;
       }
-      aff_search_[k] = live > 0 ? kSearchHomed : kSearchHomeless;
-    }
-  });
+    });
+  };
 
   // A group of recognition rank r (0-based, in the total order of (recognition desc, id asc))
   // among the N alive groups is at share (r + 1) / N of the top; tier k accepts it when that share
@@ -1361,7 +1382,7 @@ std::int64_t Simulation::affiliate() {
   // (K_k = 0); accepts_all[k]: K_k = N.
   std::vector<std::pair<double, std::int32_t>> accept_before(tiers, {std::numeric_limits<double>::infinity(), -1});
   std::vector<char> accepts_all(tiers, 0);
-  if (std::any_of(aff_search_.begin(), aff_search_.end(), [](std::uint8_t v) { return v != kNoSearch; })) {
+  const auto rank = [&] {
     auto& ranked = aff_ranked_;
     ranked.clear();
     for (const auto gid : alive_groups_)
@@ -1390,6 +1411,17 @@ std::int64_t Simulation::affiliate() {
       accept_before[k] = ranked[kk];
       limit = kk;
     }
+  };
+  // The ranking reads the groups' recognition and ids, which the search pass does not write (it
+  // writes the groups' site lists and aff_search_): with two threads it is made alongside that
+  // pass, before it is known whether a group searches (at 1M sceners some group searches every
+  // day, and the ranking took ~2.5 ms of sequential time a day: docs/PERFORMANCE.md 12); with one
+  // thread only when some group searches.
+  if (usable_threads() > 1) {
+    tbb::parallel_invoke(search, rank);
+  } else {
+    search();
+    if (std::any_of(aff_search_.begin(), aff_search_.end(), [](std::uint8_t v) { return v != kNoSearch; })) rank();
   }
 
   std::int64_t unplaced = 0;
@@ -1436,6 +1468,28 @@ std::int64_t Simulation::affiliate() {
   }
 
   return unplaced;
+}
+
+void Simulation::weigh_groups() {
+  // Which listed groups count and their weights in parallel, then the counted ones in list
+  // order: the sequential part reads two dense arrays instead of ~111,000 160-byte Groups at 1M.
+  const auto& listed = alive_groups_;
+  listed_weight_.resize(listed.size());
+  listed_counted_.resize(listed.size());
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 1024), [&](const tbb::blocked_range<std::size_t>& r) {
+    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const auto& g = groups_[static_cast<std::size_t>(listed[k])];
+      listed_counted_[k] = g.alive && !g.named ? 1 : 0;
+      if (listed_counted_[k]) listed_weight_[k] = 1.0 + g.recognition + g.members;
+    }
+  });
+  pick_ids_.clear();
+  pick_weight_.clear();
+  for (std::size_t k = 0; k < listed.size(); ++k) {
+    if (!listed_counted_[k]) continue;
+    pick_ids_.push_back(listed[k]);
+    pick_weight_.push_back(listed_weight_[k]);
+  }
 }
 
 void Simulation::structural_change() {
@@ -1505,23 +1559,35 @@ void Simulation::structural_change() {
     if (g.members == 0 || tick_ - g.last_release_tick > gp.dissolve_after_idle_days) dissolve(g.id, -1);
   }
   // (f) Mergers: small groups join a larger one in the same category.
-  std::vector<std::int32_t> alive;
-  std::vector<double> weight;
-  for (const auto gid : alive_groups_)  // named groups keep their declared membership
-    if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive && !g.named) {
-      alive.push_back(g.id);
-      weight.push_back(1.0 + g.recognition + g.members);
-    }
+  // A merger is drawn from the group's own stream (Merge, group, tick), so whether each small
+  // group draws one is found in parallel (the draws do not depend on the order); the mergers are
+  // then made in list order, re-checking each group as the sequential loop did (a group that
+  // absorbed an earlier one may no longer be small). At 1M sceners the sequential loop over
+  // every listed Group (~111,000, 160 bytes each) was ~3 ms a day (docs/PERFORMANCE.md 12).
+  const auto& listed = alive_groups_;
+  weigh_groups();  // named groups keep their declared membership
+  listed_flag_.assign(listed.size(), 0);
+  if (pick_ids_.size() >= 2) {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+      for (std::size_t k = r.begin(); k != r.end(); ++k) {
+        const auto& g = groups_[static_cast<std::size_t>(listed[k])];
+        if (!g.alive || g.members >= gp.min_members || g.named) continue;
+        Stream grng(cfg_.seed, Purpose::Merge, static_cast<std::uint64_t>(g.id), tick_);
+        listed_flag_[k] = sample::bernoulli(grng, gp.merge_rate) ? 1 : 0;
+      }
+    });
+  }
   std::optional<sample::CumulativeTable> merge_pick;  // built at the first merge
-  for (const auto gid : alive_groups_) {
-    auto& g = groups_[static_cast<std::size_t>(gid)];
-    if (!g.alive || g.members >= gp.min_members || g.named || alive.size() < 2) continue;
+  for (std::size_t k = 0; k < listed.size(); ++k) {
+    if (!listed_flag_[k]) continue;
+    auto& g = groups_[static_cast<std::size_t>(listed[k])];
+    if (!g.alive || g.members >= gp.min_members || g.named) continue;  // grew by an earlier merger
     Stream grng(cfg_.seed, Purpose::Merge, static_cast<std::uint64_t>(g.id), tick_);
-    if (!sample::bernoulli(grng, gp.merge_rate)) continue;
+    (void)sample::bernoulli(grng, gp.merge_rate);  // the draw above (it said yes): skip it
     // The draws of categorical(grng, weight), by binary search (weight does not change in this
     // loop; categorical() itself is O(groups) per merge: 5% of a tick at 1M sceners).
-    if (!merge_pick) merge_pick.emplace(weight);
-    const auto target = alive[merge_pick->sample(grng)];
+    if (!merge_pick) merge_pick.emplace(pick_weight_);
+    const auto target = pick_ids_[merge_pick->sample(grng)];
     auto& t = groups_[static_cast<std::size_t>(target)];
     if (target == g.id || !t.alive || !(t.categories & g.categories)) continue;
     t.members += g.members;
@@ -1542,28 +1608,35 @@ void Simulation::structural_change() {
             out.push_back(id);
         }
       });
-  std::vector<std::int32_t> homeless;
+  auto& homeless = homeless_;
+  homeless.clear();
   for (std::size_t c = 0; c < chunks; ++c) homeless.insert(homeless.end(), homeless_chunks_[c].begin(), homeless_chunks_[c].end());
   if (!homeless.empty()) {
-    alive.clear();
-    weight.clear();
-    for (const auto gid : alive_groups_)
-      if (const auto& g = groups_[static_cast<std::size_t>(gid)]; g.alive && !g.named) {
-        alive.push_back(g.id);
-        weight.push_back(1.0 + g.recognition + g.members);
+    weigh_groups();
+    const bool pick = !pick_ids_.empty();
+    if (pick) homeless_pick_.assign(pick_weight_);  // reuses its storage from day to day
+    // Each homeless scener's choice comes from its own stream (Structure, scener, tick) and the
+    // table, which the new groups below do not change: drawn in parallel, applied in id order
+    // (new groups take their ids in that order).
+    homeless_target_.resize(homeless.size());
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, homeless.size(), 1024), [&](const tbb::blocked_range<std::size_t>& r) {
+      for (std::size_t k = r.begin(); k != r.end(); ++k) {
+        Stream hrng(cfg_.seed, Purpose::Structure, static_cast<std::uint64_t>(homeless[k]), tick_);
+        homeless_target_[k] = !pick || sample::bernoulli(hrng, sp.new_group_share)
+                                  ? -1
+                                  : pick_ids_[homeless_pick_.sample(hrng)];
       }
-    std::unique_ptr<sample::AliasTable> pick;
-    if (!alive.empty()) pick = std::make_unique<sample::AliasTable>(weight);
-    for (auto i : homeless) {
-      Stream hrng(cfg_.seed, Purpose::Structure, static_cast<std::uint64_t>(i), tick_);
-      if (!pick || sample::bernoulli(hrng, sp.new_group_share)) {
+    });
+    for (std::size_t k = 0; k < homeless.size(); ++k) {
+      const auto i = homeless[k];
+      if (homeless_target_[k] < 0) {
         const auto gid = new_group(0, false, static_cast<std::uint64_t>(groups_.size()));
         sc_.group[static_cast<std::size_t>(i)] = gid;
         t_.groups_formed += 1;
         if (tick_ >= report_first_)
           events_.add(date_of(tick_), "group_formed", fmt::format("group:{}", gid), fmt::format("founder=scener:{}", i));
       } else {
-        sc_.group[static_cast<std::size_t>(i)] = alive[pick->sample(hrng)];
+        sc_.group[static_cast<std::size_t>(i)] = homeless_target_[k];
       }
     }
   }

@@ -19,6 +19,7 @@
 #include "agents/state.hpp"
 #include "economics/market.hpp"
 #include "engine/rng.hpp"
+#include "engine/samplers.hpp"
 #include "engine/series.hpp"
 
 namespace piracy {
@@ -243,6 +244,17 @@ class Simulation {
   };
   std::vector<AggregateChunk> agg_chunks_;
   std::vector<std::vector<std::int32_t>> homeless_chunks_;  //!< structural_change(): homeless sceners per chunk (scratch)
+  /// structural_change() scratch: the alive unnamed groups and their pick weights (mergers,
+  /// homeless sceners), each listed group's weight or whether it draws a merger, the homeless
+  /// sceners and the group each joins (-1: founds one).
+  std::vector<std::int32_t> pick_ids_;
+  std::vector<double> pick_weight_, listed_weight_;
+  std::vector<std::uint8_t> listed_counted_, listed_flag_;
+  std::vector<std::int32_t> homeless_, homeless_target_;
+  sample::AliasTable homeless_pick_;  //!< the groups homeless sceners join, by weight
+  /// Fills pick_ids_ and pick_weight_ (the alive, unnamed groups in list order, weight
+  /// 1 + recognition + members), reading the Groups in parallel.
+  void weigh_groups();
   /// affiliate() scratch: (recognition, id) of the alive groups, open sites by tier, whether
   /// each listed group searches today, a group's own candidate positions.
   std::vector<std::pair<double, std::int32_t>> aff_ranked_;
@@ -263,6 +275,7 @@ class Simulation {
   // Members by group (counting sort, rebuilt daily): members of g are
   // member_ids_[member_start_[g] .. member_start_[g+1]).
   std::vector<std::int32_t> member_start_, member_ids_;
+  std::vector<std::int32_t> member_fill_;  //!< rebuild_members() scratch
 
   // Daily tallies (reset each tick).
   struct Tally {

@@ -360,38 +360,47 @@ std::size_t CumulativeTable::sample(Stream& s) const {
   return it == running_.end() ? last_positive_ : static_cast<std::size_t>(it - running_.begin());
 }
 
-AliasTable::AliasTable(std::span<const double> weights) {
+void AliasTable::assign(std::span<const double> weights) {
+  cells_.clear();
   const double total = checked_total("AliasTable", weights);
   const std::size_t n = weights.size();
+  if (n > std::numeric_limits<std::uint32_t>::max())
+    throw ModelError(fmt::format("sample::AliasTable: {} weights: at most 2^32 - 1", n));
   const auto n_real = static_cast<double>(n);
   cells_.resize(n);
+  work_.resize(n);
   // Vose (1991), in the numerically stable form: work on p_i = n w_i / total (mean 1) and
-  // pair each "small" cell (p < 1) with a "large" one (p >= 1) that fills it up.
-  std::vector<double> scaled(n);
-  std::vector<std::size_t> small;
-  std::vector<std::size_t> large;
-  small.reserve(n);
-  large.reserve(n);
+  // pair each "small" cell (p < 1) with a "large" one (p >= 1) that fills it up. p_i lives in
+  // cells_[i].keep, which is its final value once cell i is paired; the two worklists are
+  // stacks sharing work_ (small grows up from 0, large down from n: together they never hold
+  // more than n entries, since each pairing pops one of each and pushes one back).
+  std::size_t n_small = 0, n_large = 0;
+  const auto push = [&](std::size_t i) {
+    if (cells_[i].keep < 1.0) work_[n_small++] = static_cast<std::uint32_t>(i);
+    else work_[n - 1 - n_large++] = static_cast<std::uint32_t>(i);
+  };
   std::size_t heaviest = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    scaled[i] = weights[i] / total * n_real;  // divide first: w * n could overflow
-    (scaled[i] < 1.0 ? small : large).push_back(i);
+    cells_[i].keep = weights[i] / total * n_real;  // divide first: w * n could overflow
+    push(i);
     if (weights[i] > weights[heaviest]) heaviest = i;
   }
-  while (!small.empty() && !large.empty()) {
-    const std::size_t l = small.back();
-    small.pop_back();
-    const std::size_t g = large.back();
-    large.pop_back();
-    cells_[l] = Cell{scaled[l], g};
-    scaled[g] = (scaled[g] + scaled[l]) - 1.0;
-    (scaled[g] < 1.0 ? small : large).push_back(g);
+  while (n_small > 0 && n_large > 0) {
+    const std::size_t l = work_[--n_small];
+    const std::size_t g = work_[n - n_large--];
+    cells_[l].alias = static_cast<std::uint32_t>(g);
+    cells_[g].keep = (cells_[g].keep + cells_[l].keep) - 1.0;
+    push(g);
   }
   // What remains has p = 1 up to rounding. A zero weight could only be left over if
   // rounding lost a whole unit of mass, but keep even that impossible case exact.
-  for (const std::size_t g : large) cells_[g] = Cell{1.0, g};
-  for (const std::size_t l : small) {
-    cells_[l] = weights[l] > 0.0 ? Cell{1.0, l} : Cell{0.0, heaviest};
+  for (std::size_t k = 0; k < n_large; ++k) {
+    const auto g = work_[n - 1 - k];
+    cells_[g] = Cell{1.0, g};
+  }
+  for (std::size_t k = 0; k < n_small; ++k) {
+    const auto l = work_[k];
+    cells_[l] = weights[l] > 0.0 ? Cell{1.0, l} : Cell{0.0, static_cast<std::uint32_t>(heaviest)};
   }
 }
 
