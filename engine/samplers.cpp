@@ -375,9 +375,14 @@ void AliasTable::assign(std::span<const double> weights) {
   // stacks sharing work_ (small grows up from 0, large down from n: together they never hold
   // more than n entries, since each pairing pops one of each and pushes one back).
   std::size_t n_small = 0, n_large = 0;
+  // Branch-free push (the test is a coin flip for most weights): write i at the top of both
+  // stacks and keep it on one. Both slots are free: the stacks hold fewer than n entries here.
   const auto push = [&](std::size_t i) {
-    if (cells_[i].keep < 1.0) work_[n_small++] = static_cast<std::uint32_t>(i);
-    else work_[n - 1 - n_large++] = static_cast<std::uint32_t>(i);
+    const bool small = cells_[i].keep < 1.0;
+    work_[n_small] = static_cast<std::uint32_t>(i);
+    work_[n - 1 - n_large] = static_cast<std::uint32_t>(i);
+    n_small += small ? 1 : 0;
+    n_large += small ? 0 : 1;
   };
   std::size_t heaviest = 0;
   for (std::size_t i = 0; i < n; ++i) {
