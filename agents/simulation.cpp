@@ -642,43 +642,6 @@ void Simulation::aggregate_decisions() {
 // Step 3: release races
 // ---------------------------------------------------------------------------------------------
 
-namespace detail {
-void PresenceIndex::reset(std::size_t n) {
-  // All present: node i (1-based) sums the lowbit(i) entries ending at i.
-  tree_.resize(n + 1);
-  tree_[0] = 0;
-  for (std::size_t i = 1; i <= n; ++i) tree_[i] = static_cast<std::int32_t>(i & (~i + 1));
-  present_.assign(n, 1);
-  count_ = n;
-  top_ = n == 0 ? 0 : std::bit_floor(n);
-}
-
-void PresenceIndex::remove(std::size_t pos) {
-  present_[pos] = 0;
-  --count_;
-  for (std::size_t i = pos + 1; i < tree_.size(); i += i & (~i + 1)) --tree_[i];
-}
-
-std::size_t PresenceIndex::rank(std::size_t pos) const {
-  std::size_t r = 0;
-  for (std::size_t i = pos; i > 0; i -= i & (~i + 1)) r += static_cast<std::size_t>(tree_[i]);
-  return r;
-}
-
-std::size_t PresenceIndex::select(std::size_t k) const {
-  // The largest 1-based p with prefix(p) <= k, found top-down; the k-th present entry is p + 1
-  // (1-based), i.e. position p.
-  std::size_t p = 0, rem = k;
-  for (std::size_t step = top_; step > 0; step >>= 1) {
-    if (p + step < tree_.size() && static_cast<std::size_t>(tree_[p + step]) <= rem) {
-      p += step;
-      rem -= static_cast<std::size_t>(tree_[p]);
-    }
-  }
-  return p;
-}
-}  // namespace detail
-
 Simulation::SlotIndex Simulation::index_slots(bool count_wholesale) const {
   // Ranges of today's slots by (category, source) -- slots_ is sorted that way -- and the
   // number of slots open in each category (the denominator of attempt probabilities).
@@ -1462,9 +1425,6 @@ std::int64_t Simulation::affiliate() {
     if (std::any_of(aff_search_.begin(), aff_search_.end(), [](std::uint8_t v) { return v != kNoSearch; })) rank();
   }
 
-  auto& present = aff_open_present_;
-  present.resize(tiers);
-  for (std::size_t t = 0; t < tiers; ++t) present[t].reset(open_by_tier[t].size());
   std::int64_t unplaced = 0;
   for (std::size_t k = 0; k < listed.size(); ++k) {
     if (aff_search_[k] == kNoSearch) continue;
@@ -1477,39 +1437,32 @@ std::int64_t Simulation::affiliate() {
     const std::pair<double, std::int32_t> key{g.recognition, g.id};
     for (std::size_t tier = 0; tier < open_by_tier.size() && !placed; ++tier) {
       if (!accepts_all[tier] && !better(key, accept_before[tier])) continue;
-      // The candidates are the tier's open sites still present (a site that fills up leaves),
-      // in id order: "position" below is a site's rank among them.
-      const auto& cands = open_by_tier[tier];
-      auto& open = present[tier];
-      // A uniform pick among the candidates this group is not yet on ("fresh", in candidate
-      // order), without listing them: cands is ascending (sites in id order), so the group's own
-      // sites are found by binary search, and the u-th fresh candidate is the u-th candidate once
-      // those positions are stepped over. O(own sites x log) instead of a scan of every open site
-      // of the tier per searching group (17% of a tick at 1M sceners); the presence index
-      // replaces erasing a full site from the vector (~5 ms a day at 1M: docs/PERFORMANCE.md 12).
+      auto& cands = open_by_tier[tier];
+      // A uniform pick among the candidates this group is not yet on ("fresh", in cands' order),
+      // without listing them: cands is ascending (sites in id order, erase keeps the order), so
+      // the group's own sites are found by binary search, and the u-th fresh candidate is the
+      // u-th candidate once those positions are stepped over. O(own sites x log) instead of a
+      // scan of every open site of the tier per searching group (17% of a tick at 1M sceners).
       auto& own_pos = aff_own_pos_;
       own_pos.clear();
       for (auto own : g.sites) {
         const auto at = std::lower_bound(cands.begin(), cands.end(), own);
-        if (at == cands.end() || *at != own) continue;
-        const auto at_pos = static_cast<std::size_t>(at - cands.begin());
-        if (open.present(at_pos)) own_pos.push_back(open.rank(at_pos));
+        if (at != cands.end() && *at == own) own_pos.push_back(static_cast<std::size_t>(at - cands.begin()));
       }
       std::sort(own_pos.begin(), own_pos.end());
       own_pos.erase(std::unique(own_pos.begin(), own_pos.end()), own_pos.end());
-      const std::size_t n_fresh = open.count() - own_pos.size();
+      const std::size_t n_fresh = cands.size() - own_pos.size();
       if (n_fresh == 0) continue;
       std::size_t pick = sample::uniform_index(arng, n_fresh);
       for (const auto pos : own_pos) {
         if (pos <= pick) ++pick;
         else break;
       }
-      const std::size_t at = open.select(pick);
-      const auto s = cands[at];
+      const auto s = cands[pick];
       auto& site = sites_[static_cast<std::size_t>(s)];
       site.groups.push_back(g.id);
       g.sites.push_back(s);
-      if (static_cast<std::int64_t>(site.groups.size()) >= tp.groups_per_site) open.remove(at);
+      if (static_cast<std::int64_t>(site.groups.size()) >= tp.groups_per_site) std::erase(cands, s);
       placed = true;
     }
     if (!placed && homeless) ++unplaced;

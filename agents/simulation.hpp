@@ -24,32 +24,6 @@
 
 namespace piracy {
 
-namespace detail {
-/// Which entries of a fixed list are still present, with rank and select in O(log n): a Fenwick
-/// tree of 0/1 counts (Fenwick 1994, "A new data structure for cumulative frequency tables").
-/// affiliate() keeps each tier's open sites in one, instead of erasing a site that fills up from
-/// a vector (a memmove of the whole list for each site that fills).
-class PresenceIndex {
- public:
-  /// n entries, all present.
-  void reset(std::size_t n);
-  [[nodiscard]] bool present(std::size_t pos) const { return present_[pos] != 0; }
-  /// Number of present entries.
-  [[nodiscard]] std::size_t count() const { return count_; }
-  /// Removes entry pos (which must be present).
-  void remove(std::size_t pos);
-  /// Number of present entries before pos.
-  [[nodiscard]] std::size_t rank(std::size_t pos) const;
-  /// Position of the k-th present entry, k < count() (0-based).
-  [[nodiscard]] std::size_t select(std::size_t k) const;
-
- private:
-  std::vector<std::int32_t> tree_;     //!< 1-based Fenwick sums
-  std::vector<std::uint8_t> present_;
-  std::size_t count_ = 0, top_ = 0;    //!< top_: the largest power of two <= n
-};
-}  // namespace detail
-
 struct OperationOutcome {
   std::string name;
   Date date;
@@ -285,7 +259,6 @@ class Simulation {
   /// each listed group searches today, a group's own candidate positions.
   std::vector<std::pair<double, std::int32_t>> aff_ranked_;
   std::vector<std::vector<std::int32_t>> aff_open_by_tier_;
-  std::vector<detail::PresenceIndex> aff_open_present_;  //!< by tier: which of aff_open_by_tier_ are still open
   std::vector<std::uint8_t> aff_search_;
   std::vector<std::size_t> aff_own_pos_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by chunk of 256 listed groups (reused from day to day)

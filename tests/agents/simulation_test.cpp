@@ -355,29 +355,3 @@ TEST_CASE("paired runs side by side give the bytes of paired runs in sequence; t
     CHECK(calls == sim.ticks());
   }
 }
-
-TEST_CASE("PresenceIndex ranks and selects the entries still present", "[agents][affiliation]") {
-  // Against a plain list with erase (what affiliate() used before): after every removal, every
-  // present entry's rank is its position in the list, and select(k) is the list's k-th entry.
-  for (const std::size_t n : {0u, 1u, 2u, 7u, 64u, 100u, 1000u}) {
-    detail::PresenceIndex index;
-    index.reset(n);
-    std::vector<std::size_t> list(n);
-    for (std::size_t i = 0; i < n; ++i) list[i] = i;
-    REQUIRE(index.count() == n);
-    Stream rng(3, Purpose::Test, n, 0);
-    while (!list.empty()) {
-      for (std::size_t k = 0; k < list.size(); ++k) {
-        REQUIRE(index.present(list[k]));
-        REQUIRE(index.rank(list[k]) == k);
-        REQUIRE(index.select(k) == list[k]);
-      }
-      const auto at = static_cast<std::size_t>(rng.next_u32() % list.size());
-      index.remove(list[at]);
-      CHECK_FALSE(index.present(list[at]));
-      list.erase(list.begin() + static_cast<std::ptrdiff_t>(at));
-      REQUIRE(index.count() == list.size());
-      if (n == 1000 && list.size() < 900) break;  // the first hundred removals are enough here
-    }
-  }
-}
