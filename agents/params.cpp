@@ -455,7 +455,9 @@ void describe(Visitor& v, ObservedPoint& p) {
 }
 
 void describe(Visitor& v, ScenarioConfig& c) {
-  v.field("name", c.name, {.doc = "Scenario name"});
+  v.field("name", c.name, {.doc = "Scenario name (default output folder piracy-output/<name>)"});
+  // The name becomes a folder name: no path separators, spaces or control characters.
+  v.check(config::valid_name(c.name), "name", config::kNameRule);
   v.field("description", c.description, {.doc = "Free text"});
   v.field("seed", c.seed, {.doc = "Random seed: same seed and config give byte-identical outputs", .min = 0});
   v.field("threads", c.threads, {.doc = "Worker threads (0: all cores); never changes results", .min = 0, .max = 4096});

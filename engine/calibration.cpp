@@ -51,14 +51,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 /// enough that the optimiser leaves such regions, finite so that NLopt keeps working.
 constexpr double kMissingPenalty = 1e6;
 
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 64 || s.front() == '.') return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-           c == '.';
-  });
-}
-
 bool valid_month(const std::string& m) {
   if (m.size() != 7 || m[4] != '-') return false;
   for (std::size_t i = 0; i < 7; ++i)
@@ -110,7 +102,7 @@ void check_parameters(config::Visitor& v, const std::vector<FreeParameter>& ps) 
 
 void describe(config::Visitor& v, FreeParameter& p) {
   v.field("name", p.name, {.doc = "Short name of the parameter (columns of trace.csv)", .required = true});
-  v.check(valid_name(p.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  v.check(config::valid_name(p.name), "name", config::kNameRule);
   v.field("key", p.key, {.doc = "Scenario key, written as for --set (groups.slots_per_effort)", .required = true});
   v.check(!p.key.empty() && p.key.find('=') == std::string::npos, "key", "must be a key path without '='");
   v.field("min", p.min, {.doc = "Lower bound", .required = true});
@@ -124,7 +116,7 @@ void describe(config::Visitor& v, FreeParameter& p) {
 
 void describe(config::Visitor& v, Target& t) {
   v.field("name", t.name, {.doc = "Name of the target (P2, ...)", .required = true});
-  v.check(valid_name(t.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  v.check(config::valid_name(t.name), "name", config::kNameRule);
   v.field("metric", t.metric, {.doc = "A run metric (a summary.json path, see experiment metrics)"});
   v.field("series", t.series, {.doc = "Or a daily series (releases_scene, ...), summed over `month`"});
   v.field("month", t.month, {.doc = "Month YYYY-MM of the series value"});
@@ -159,7 +151,7 @@ void describe(config::Visitor& v, OptimizerSpec& o) {
 
 void describe(config::Visitor& v, CalibrationSpec& c) {
   v.field("name", c.name, {.doc = "Name (default output directory piracy-output/<name>)"});
-  v.check(valid_name(c.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  v.check(config::valid_name(c.name), "name", config::kNameRule);
   v.field("description", c.description, {.doc = "Free text: what is fitted, the budget and why"});
   v.field("scenario", c.scenario, {.doc = "Base scenario: a file relative to this file, else an embedded scenario"});
   v.field("set", c.set, {.doc = "Overrides key=value applied to every candidate"});
@@ -192,7 +184,7 @@ void describe(config::Visitor& v, CalibrationSpec& c) {
 
 void describe(config::Visitor& v, Output& o) {
   v.field("name", o.name, {.doc = "Name of the output", .required = true});
-  v.check(valid_name(o.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  v.check(config::valid_name(o.name), "name", config::kNameRule);
   v.field("metric", o.metric, {.doc = "A run metric (a summary.json path)"});
   v.field("series", o.series, {.doc = "Or a daily series, summed over `month`"});
   v.field("month", o.month, {.doc = "Month YYYY-MM"});
@@ -202,7 +194,7 @@ void describe(config::Visitor& v, Output& o) {
 
 void describe(config::Visitor& v, SensitivitySpec& s) {
   v.field("name", s.name, {.doc = "Name (default output directory piracy-output/<name>)"});
-  v.check(valid_name(s.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  v.check(config::valid_name(s.name), "name", config::kNameRule);
   v.field("description", s.description, {.doc = "Free text: the budget and why"});
   v.field("scenario", s.scenario, {.doc = "Base scenario: a file relative to this file, else an embedded scenario"});
   v.field("set", s.set, {.doc = "Overrides key=value applied to every point"});

@@ -112,6 +112,13 @@ std::string to_yaml(const Node& node);
 /// One-line flow YAML of a node (used for default values in the reference).
 std::string to_flow_yaml(const Node& node);
 
+/// True for a name that is safe as a file or folder name and as a CSV column: 1 to 64 ASCII
+/// letters, digits, '_', '-' or '.', not starting with '.' (no path separators, spaces, control
+/// characters, "." or ".."). Scenario, experiment, arm and calibration names use it.
+bool valid_name(std::string_view s);
+/// The message for a name that fails valid_name().
+inline constexpr const char* kNameRule = "must be 1 to 64 letters, digits, '_', '-' or '.', not starting with '.'";
+
 /// "file:line:column" of a node ("file" alone when the line is unknown).
 std::string location(const Node& node);
 /// Throws ConfigError "LOCATION: error: KEY: MESSAGE" (KEY omitted when empty). For checks

@@ -120,6 +120,14 @@ void check_text(std::string_view text, const std::string& file, int column_offse
                           "files must be plain text",
                           static_cast<std::uint32_t>(cp)));
     }
+    // YAML 1.2 (section 5.4) reads a lone CR as a line break, yaml-cpp 0.7 as part of the text:
+    // old Mac line endings would parse into a different configuration (or a puzzling "illegal
+    // map value"), and a trailing CR inside a value does not survive emit -> reparse.
+    if (cp == '\r' && (i + 1 >= text.size() || s[i + 1] != '\n')) {
+      fail_at(file, line, col, "",
+              "a carriage return (CR) that is not followed by a line feed; save the file with "
+              "LF (Unix) or CRLF (Windows) line endings");
+    }
     if (cp == '\n') {
       ++line;
       column = 1;
@@ -216,7 +224,10 @@ class Builder : public YAML::EventHandler {
     n.kind = Node::Kind::Scalar;
     n.scalar = value;
     n.quoted = tag == "!";  // yaml-cpp tags quoted scalars "!" and plain ones "?"
-    if (n.quoted) require_closing_quote(mark);
+    if (n.quoted) {
+      require_closing_quote(mark);
+      refuse_escaped_controls(mark, value);
+    }
     leaf(std::move(n), mark, anchor);
   }
 
@@ -362,6 +373,29 @@ class Builder : public YAML::EventHandler {
     top.node.map.emplace_back(std::move(top.key), std::move(n));
     top.key.clear();
     top.expecting_key = true;
+  }
+
+  /// check_text() refuses DEL and the C1 controls in the file; a double-quoted escape (`"\x7f"`)
+  /// can still put them into a value. yaml-cpp's emitter would write them back raw (it escapes C0
+  /// controls only), and the emitted config.yaml would then be refused: so they are refused here.
+  /// NEL (U+0085) is YAML-printable and round-trips.
+  void refuse_escaped_controls(const YAML::Mark& mark, const std::string& value) const {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      const auto b = static_cast<unsigned char>(value[i]);
+      std::uint32_t cp = 0;
+      if (b == 0x7F) {
+        cp = 0x7F;
+      } else if (b == 0xC2 && i + 1 < value.size()) {
+        const auto c = static_cast<unsigned char>(value[i + 1]);
+        if (c >= 0x80 && c <= 0x9F && c != 0x85) cp = c;
+      }
+      if (cp != 0) {
+        fail_mark(mark, "",
+                  fmt::format("control character U+{:04X} (written as an escape) is not allowed in a value; "
+                              "remove it",
+                              cp));
+      }
+    }
   }
 
   /// yaml-cpp 0.7 accepts a quoted scalar that the end of the text cuts off (`name: "half`
@@ -730,13 +764,23 @@ bool ambiguous_plain(const std::string& s) {
   return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.';
 }
 
+bool has_control_char(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7F;
+  });
+}
+
 void write(YAML::Emitter& out, const Node& n) {
   switch (n.kind) {
     case Node::Kind::Null:
       out << YAML::Null;
       break;
     case Node::Kind::Scalar:
-      if (n.quoted && ambiguous_plain(n.scalar)) out << YAML::DoubleQuoted;
+      // Control characters (a CR or tab written as an escape in a double-quoted input) are
+      // written by yaml-cpp unescaped in a plain scalar, and a trailing CR is then read back as
+      // part of the line break: double quotes escape them, so emit -> reparse is exact.
+      if ((n.quoted && ambiguous_plain(n.scalar)) || has_control_char(n.scalar)) out << YAML::DoubleQuoted;
       out << n.scalar;
       break;
     case Node::Kind::Sequence: {

@@ -168,6 +168,14 @@ void parse_integer(const Node& n, I& out, const std::string& path, const Spec& s
 
 }  // namespace
 
+bool valid_name(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s.front() == '.') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // detail: scalars
 
@@ -418,7 +426,8 @@ std::string reference_markdown(const std::vector<DocRow>& rows, std::string_view
   out += fmt::format(
       "Limits of every file (and of each `extends` parent), checked before parsing: at most {} bytes (16 MiB), "
       "{} levels of nested lists and maps, {} nodes after expanding aliases; UTF-8 text without control "
-      "characters; one document, a map at the top level, not empty. Numbers must be finite.\n\n",
+      "characters (a double-quoted escape may write a C0 control such as `\\t`, not DEL or a C1 control) and with LF or CRLF line "
+      "endings (a lone CR is refused); one document, a map at the top level, not empty. Numbers must be finite.\n\n",
       kMaxFileBytes, kMaxDepth, kMaxNodes);
   out += "| Key | Type | Unit | Default | Allowed | Description | Source |\n";
   out += "|---|---|---|---|---|---|---|\n";

@@ -49,14 +49,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 /// Set when the thread that journals fails: the runs in flight stop at their next tick.
 std::atomic<bool> g_cancel{false};
 
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 64 || s.front() == '.') return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-           c == '.';
-  });
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -64,7 +56,7 @@ bool valid_name(const std::string& s) {
 
 void describe(config::Visitor& v, Arm& a) {
   v.field("name", a.name, {.doc = "Name of the arm (the first arm is the baseline of effects.csv)", .required = true});
-  v.check(valid_name(a.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.', not starting with '.'");
+  v.check(config::valid_name(a.name), "name", config::kNameRule);
   v.field("extends", a.extends,
           {.doc = "Scenario file of this arm instead of the experiment's `scenario` (relative to the experiment "
                   "file; else an embedded scenario)"});
@@ -120,7 +112,7 @@ void describe(config::Visitor& v, DesignSpec& d) {
 
 void describe(config::Visitor& v, ExperimentSpec& e) {
   v.field("name", e.name, {.doc = "Name of the experiment (default output directory piracy-output/<name>)"});
-  v.check(valid_name(e.name), "name", "must be 1 to 64 letters, digits, '_', '-' or '.', not starting with '.'");
+  v.check(config::valid_name(e.name), "name", config::kNameRule);
   v.field("description", e.description, {.doc = "Free text"});
   v.field("scenario", e.scenario,
           {.doc = "Base scenario: a file relative to the experiment file, else an embedded scenario"});
