@@ -125,8 +125,10 @@ void check_text(std::string_view text, const std::string& file, int column_offse
     // map value"), and a trailing CR inside a value does not survive emit -> reparse.
     if (cp == '\r' && (i + 1 >= text.size() || s[i + 1] != '\n')) {
       fail_at(file, line, col, "",
-              "a carriage return (CR) that is not followed by a line feed; save the file with "
-              "LF (Unix) or CRLF (Windows) line endings");
+              file == "--set" ? "a carriage return (CR) in a --set value; remove it (write \"\\r\" in double "
+                                "quotes for a CR in a string)"
+                              : "a carriage return (CR) that is not followed by a line feed; save the file with "
+                                "LF (Unix) or CRLF (Windows) line endings");
     }
     if (cp == '\n') {
       ++line;

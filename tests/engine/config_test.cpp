@@ -409,6 +409,12 @@ TEST_CASE("hostile input: nesting, alias bombs, binary data, size", "[config]") 
   CHECK_THAT(error_of([] { (void)parse_yaml("a: 1\r\nb: e\r", "cr.yaml"); }), Catch::StartsWith("cr.yaml:2:5: error: a carriage return"));
   CHECK(parse_yaml("a: 1\r\nb: e\r\n", "crlf.yaml").find("b")->scalar == "e");
   CHECK(parse_yaml("a: \"e\\r\"\n", "esc.yaml").find("a")->scalar == "e\r");
+  {
+    Node root = parse_yaml("a: 1\n", "s.yaml");
+    CHECK(error_of([&] { apply_override(root, "a=e\r"); }) ==
+          "--set:1:4: error: a carriage return (CR) in a --set value; remove it (write \"\\r\" in double quotes for "
+          "a CR in a string)");
+  }
   // DEL and C1 controls written as escapes are refused too (yaml-cpp would emit them raw);
   // NEL is printable in YAML and allowed.
   CHECK(error_of([] { (void)parse_yaml("a: 1\nb: \"x\\x7f\"\n", "esc.yaml"); }) ==
