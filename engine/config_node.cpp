@@ -43,6 +43,10 @@ namespace {
 
 std::string shown_file(std::string_view file) { return file.empty() ? "<input>" : std::string(file); }
 
+/// The "file" of an error in a `--set` override (apply_override), also used by check_text() to
+/// word its advice for a command-line value rather than a file.
+constexpr std::string_view kSetSource = "--set";
+
 [[noreturn]] void fail_at(std::string_view file, int line, int column, std::string_view key,
                           std::string_view message) {
   std::string where = shown_file(file);
@@ -125,7 +129,7 @@ void check_text(std::string_view text, const std::string& file, int column_offse
     // map value"), and a trailing CR inside a value does not survive emit -> reparse.
     if (cp == '\r' && (i + 1 >= text.size() || s[i + 1] != '\n')) {
       fail_at(file, line, col, "",
-              file == "--set" ? "a carriage return (CR) in a --set value; remove it (write \"\\r\" in double "
+              file == kSetSource ? "a carriage return (CR) in a --set value; remove it (write \"\\r\" in double "
                                 "quotes for a CR in a string)"
                               : "a carriage return (CR) that is not followed by a line feed; save the file with "
                                 "LF (Unix) or CRLF (Windows) line endings");
@@ -766,11 +770,11 @@ bool ambiguous_plain(const std::string& s) {
   return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.';
 }
 
+/// A C0 control character (U+0000-U+001F), which yaml-cpp escapes only in double quotes. (DEL
+/// and the C1 controls never reach a value: check_text() and refuse_escaped_controls() refuse
+/// them, since yaml-cpp writes them raw even in double quotes.)
 bool has_control_char(const std::string& s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7F;
-  });
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
 }
 
 void write(YAML::Emitter& out, const Node& n) {
@@ -779,7 +783,7 @@ void write(YAML::Emitter& out, const Node& n) {
       out << YAML::Null;
       break;
     case Node::Kind::Scalar:
-      // Control characters (a CR or tab written as an escape in a double-quoted input) are
+      // C0 control characters (a CR or tab written as an escape in a double-quoted input) are
       // written by yaml-cpp unescaped in a plain scalar, and a trailing CR is then read back as
       // part of the line break: double quotes escape them, so emit -> reparse is exact.
       if ((n.quoted && ambiguous_plain(n.scalar)) || has_control_char(n.scalar)) out << YAML::DoubleQuoted;
@@ -869,7 +873,7 @@ Node load_embedded(const std::string& name, const std::map<std::string, std::str
 Node load_embedded(const std::string& name) { return load_embedded(name, piracy::embedded::configs()); }
 
 void apply_override(Node& root, std::string_view assignment) {
-  const std::string file = "--set";
+  const std::string file(kSetSource);
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos) {
     fail_at(file, 1, 1, assignment,
