@@ -314,6 +314,12 @@ class Market {
   std::unordered_map<std::int32_t, std::int32_t> group_slots_;  //!< group id -> slot
   std::vector<double> group_total_;       //!< slot -> cumulative loss
   std::vector<double> group_day_;         //!< 1 + slot -> loss on the day being simulated (scratch; [0]: unleaked)
+  std::vector<std::int64_t> slot_rows_;   //!< 1 + slot -> active rows attributed to it ([0]: unleaked)
+  std::vector<double> hot_values_;        //!< scratch of scatter_group_losses (kBlock)
+  std::vector<double> other_values_;      //!< scratch of scatter_group_losses (kBlock)
+  std::vector<std::int32_t> other_slots_; //!< scratch of scatter_group_losses (kBlock)
+  /// Adds the losses of block [b0, b0 + m) (title_loss_) to group_day_, each group's in row order.
+  void scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t hot);
   // Daily per-group ledger (sparse): entries [ledger_start_[k], ledger_start_[k+1]) belong to
   // ledger_day_[k]; 16 bytes per (group, day) with a loss. A deque grows without copying.
   struct LedgerEntry {

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -385,6 +387,85 @@ TEST_CASE("losses are attributed to the source of the first public copy", "[econ
   CHECK(first.count(1) == 1);
   CHECK(m.loss_by_group_between(600, 700).empty());
   CHECK(m.loss_by_group_between(10, 5).empty());
+}
+
+TEST_CASE("per-group losses stay exact with a dominant group over many blocks", "[economics][market]") {
+  // The daily scatter adds the slot with the most titles in a register and the others through
+  // memory (Market::scatter_group_losses); which slot that is changes here from day to day:
+  // first no leak at all, then group 7 leads, then the unknown group -1 takes over, while
+  // titles leave and leaks replace later-dated ones. Titles do not interact, so each group's
+  // daily loss must equal the loss of a market holding only that group's titles.
+  const MarketParams p = simple_params();
+  struct Case {
+    MarketTitle title;
+    std::int32_t leak_day;  // < 0: never leaked
+    std::int32_t group;
+    std::int32_t earlier_leak_day;  // >= 0: a second, earlier-dated leak by group + 1 (replaces the first)
+  };
+  std::vector<Case> cases;
+  std::uint64_t x = 12345;  // a small LCG: the test needs variety, not quality
+  const auto next = [&x](std::uint64_t n) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return (x >> 33) % n;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    const auto open = static_cast<std::int32_t>(next(200));
+    MarketTitle t = title(1000.0 + static_cast<double>(next(9000)), {open, open + 30, open + 20, open + 90},
+                          0.5 + 0.25 * static_cast<double>(next(4)));
+    const auto kind = next(20);
+    std::int32_t group = -1, leak = -1, earlier = -1;
+    if (kind < 5) {
+      leak = -1;  // a quarter never leaks
+    } else if (kind < 8) {
+      group = 7, leak = 5 + static_cast<std::int32_t>(next(20));  // group 7 leaks early
+    } else if (kind < 18) {
+      group = -1, leak = 60 + static_cast<std::int32_t>(next(200));  // the unknown group later, more
+    } else {
+      group = static_cast<std::int32_t>(next(12)), leak = 10 + static_cast<std::int32_t>(next(300));
+      if (next(3) == 0) earlier = std::max(0, leak - 5);
+    }
+    cases.push_back({t, leak, group, earlier});
+  }
+  const auto fill = [&](Market& m, std::int32_t only_group) {
+    for (const auto& c : cases) {
+      if (only_group != -2 && (c.leak_day < 0 || (c.earlier_leak_day >= 0 ? c.group + 1 : c.group) != only_group))
+        continue;
+      const auto id = m.add_title(c.title);
+      if (only_group != -2 && c.earlier_leak_day >= 0)  // the leak that counts in the full market
+        m.record_leak(id, c.earlier_leak_day, {c.group + 1, false, false});
+      else if (c.leak_day >= 0)
+        m.record_leak(id, c.leak_day, {c.group, c.group < 0, false});
+    }
+  };
+  constexpr int kDays = 450;  // titles leave after 365 days, some before the end
+  Market all(p);
+  fill(all, -2);
+  // Earlier-dated leaks recorded on the eve of their day, while the title is in the market.
+  std::map<std::int32_t, std::vector<std::pair<std::int32_t, std::int32_t>>> earlier_on;  // day -> (id, group)
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (cases[i].earlier_leak_day >= 0)
+      earlier_on[cases[i].earlier_leak_day].emplace_back(static_cast<std::int32_t>(i), cases[i].group + 1);
+  }
+  for (int day = 0; day < kDays; ++day) {
+    for (const auto& [id, g] : earlier_on[day]) all.record_leak(id, day, {g, false, false});
+    all.step(day);
+  }
+  std::vector<std::int32_t> groups = {-1, 7};
+  for (std::int32_t g = 0; g <= 12; ++g)
+    if (g != 7) groups.push_back(g);
+  int checked = 0;
+  for (const std::int32_t g : groups) {
+    Market only(p);
+    fill(only, g);
+    for (int day = 0; day < kDays; ++day) {
+      const double expected = only.step(day).loss_usd;
+      const auto got = all.loss_by_group_between(day, day);
+      const double value = got.count(g) ? got.at(g) : 0.0;
+      CHECK(value == Approx(expected).epsilon(1e-12).margin(1e-300));
+      checked += expected > 0.0 ? 1 : 0;
+    }
+  }
+  CHECK(checked > 3000);  // the comparison is not vacuous
 }
 
 TEST_CASE("only the first leak of a title counts", "[economics][market]") {
