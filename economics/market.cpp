@@ -404,12 +404,18 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   // scatter, the second thread idled through it). In-order means the same additions in the
   // same order as a sequential pass, whatever the number of threads.
   const Eigen::Index tokens = (blocks + kTokenBlocks - 1) / kTokenBlocks;
-  // The slot with the most rows (in the default run the P2P groups' anonymous slot holds ~60%
-  // of the titles): its losses are added in a register by scatter_group_losses(). Any choice
-  // gives the same bytes; this one gives the shortest chains through memory.
-  std::int32_t hot = 0;
-  for (std::size_t g = 1; g < slot_rows_.size(); ++g)
-    if (slot_rows_[g] > slot_rows_[static_cast<std::size_t>(hot)]) hot = static_cast<std::int32_t>(g);
+  // The leaked titles' slot with the most rows, if it holds at least a quarter of the rows (in
+  // the default run the P2P groups' anonymous slot holds ~60%): scatter_group_losses() adds its
+  // losses in a register. Any choice gives the same bytes; this one only changes the speed.
+  std::int32_t hot = -1;
+  std::int64_t most = 0;
+  for (std::size_t g = 1; g < slot_rows_.size(); ++g) {
+    if (slot_rows_[g] > most) {
+      most = slot_rows_[g];
+      hot = static_cast<std::int32_t>(g);
+    }
+  }
+  if (4 * most < n) hot = -1;
 #ifdef PIRACY_SEATBELTS
   {
     std::int64_t rows = 0;
@@ -497,18 +503,34 @@ DayTotals Market::advance_one_day(std::int32_t t) {
 void Market::scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t hot) {
   // Per-group attribution: a scatter-add (one addition per title), which has no dense array
   // form. Each group's losses are added in row order, block after block, so each group's sum is
-  // the same bytes whatever the number of threads (and whatever `hot` is). The slots are random
-  // from row to row, so the rows are first split without a branch (a branch on "same group as
-  // the previous row" mispredicted on ~40% of the rows), then added:
-  //   - the hot slot's losses, in order, in a register (~60% of the rows in the default run; as
-  //     runs through memory each addition waited for the previous one's store);
-  //   - the other leaked rows through memory: few, and mostly of different groups, so their
-  //     additions overlap;
-  //   - unleaked rows (slot 0, loss exactly 0) not at all: slot 0 is never read.
-  // docs/PERFORMANCE.md 13: the market's in-order stage went from 13% to 7.5% of a default run.
+  // the same bytes whatever the number of threads (and whichever way below is taken).
+  // Unleaked rows (slot 0, loss exactly 0) are not added: slot 0 is never read.
   double* acc = group_day_.data();
   const std::int32_t* slot = row_group_.data() + b0;
   const double* tl = title_loss_.data() + b0;
+  if (hot <= 0) {
+    // No dominant slot: a run of rows with the same slot is summed in a register, in the same
+    // order, instead of through memory (a store-to-load chain cost ~9 cycles per title:
+    // docs/PERFORMANCE.md 9.1, 9.3).
+    for (Eigen::Index i = 0; i < m;) {
+      const std::int32_t g = slot[i];
+      if (g == 0) {
+        ++i;
+        continue;
+      }
+      double run = acc[g];
+      do run += tl[i++];
+      while (i < m && slot[i] == g);
+      acc[g] = run;
+    }
+    return;
+  }
+  // One slot holds a quarter of the rows or more (docs/PERFORMANCE.md 13). Through memory, each
+  // of its additions waited for the previous one's store, and the branches of the loop above
+  // mispredicted on the ~40% of rows whose slot differs from the previous row's. So the rows are
+  // first split without a branch, then added: the hot slot's losses in order in a register, the
+  // other leaked rows through memory (few, and mostly of different groups: their additions
+  // overlap).
   double* hv = hot_values_.data();
   double* ov = other_values_.data();
   std::int32_t* og = other_slots_.data();
@@ -522,7 +544,7 @@ void Market::scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t 
     // Integer arithmetic, not a condition: GCC turned `g != hot && g != 0` into a branch.
     const auto h = static_cast<std::size_t>(g == hot);
     nh += h;
-    no += static_cast<std::size_t>(g != 0) ^ h;  // neither hot nor unleaked (if hot is 0: every row, harmless)
+    no += static_cast<std::size_t>(g != 0) ^ h;  // neither hot (h = 1, g != 0) nor unleaked (h = 0, g = 0)
   }
   double run = acc[hot];
   for (std::size_t j = 0; j < nh; ++j) run += hv[j];

@@ -318,7 +318,8 @@ class Market {
   std::vector<double> hot_values_;        //!< scratch of scatter_group_losses (kBlock)
   std::vector<double> other_values_;      //!< scratch of scatter_group_losses (kBlock)
   std::vector<std::int32_t> other_slots_; //!< scratch of scatter_group_losses (kBlock)
-  /// Adds the losses of block [b0, b0 + m) (title_loss_) to group_day_, each group's in row order.
+  /// Adds the losses of block [b0, b0 + m) (title_loss_) to group_day_, each group's in row order;
+  /// `hot` > 0: a slot holding a quarter of the rows or more, added in a register.
   void scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t hot);
   // Daily per-group ledger (sparse): entries [ledger_start_[k], ledger_start_[k+1]) belong to
   // ledger_day_[k]; 16 bytes per (group, day) with a loss. A deque grows without copying.

@@ -390,10 +390,10 @@ TEST_CASE("losses are attributed to the source of the first public copy", "[econ
 }
 
 TEST_CASE("per-group losses stay exact with a dominant group over many blocks", "[economics][market]") {
-  // The daily scatter adds the slot with the most titles in a register and the others through
-  // memory (Market::scatter_group_losses); which slot that is changes here from day to day:
-  // first no leak at all, then group 7 leads, then the unknown group -1 takes over, while
-  // titles leave and leaks replace later-dated ones. Titles do not interact, so each group's
+  // The daily scatter adds a slot that holds a quarter of the rows or more in a register, and
+  // runs of rows through memory otherwise (Market::scatter_group_losses); here first no title
+  // has leaked, then group 7 leads without reaching a quarter, then the unknown group -1 takes
+  // over, while titles leave and leaks replace later-dated ones. Titles do not interact, so each group's
   // daily loss must equal the loss of a market holding only that group's titles.
   const MarketParams p = simple_params();
   struct Case {
@@ -426,30 +426,38 @@ TEST_CASE("per-group losses stay exact with a dominant group over many blocks", 
     }
     cases.push_back({t, leak, group, earlier});
   }
-  const auto fill = [&](Market& m, std::int32_t only_group) {
+  // The market of every title records each leak on its day (so the slots' shares change over
+  // time), except the later-dated leaks that an earlier one replaces: those are recorded at the
+  // start, and the earlier one on its day.
+  constexpr int kDays = 450;  // titles leave after 365 days, some before the end
+  Market all(p);
+  std::map<std::int32_t, std::vector<std::pair<std::int32_t, std::int32_t>>> leaks_on;  // day -> (id, group)
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    const auto id = all.add_title(c.title);
+    if (c.leak_day < 0) continue;
+    if (c.earlier_leak_day >= 0) {
+      all.record_leak(id, c.leak_day, {c.group, c.group < 0, false});
+      leaks_on[c.earlier_leak_day].emplace_back(id, c.group + 1);
+    } else {
+      leaks_on[c.leak_day].emplace_back(id, c.group);
+    }
+  }
+  for (int day = 0; day < kDays; ++day) {
+    for (const auto& [id, g] : leaks_on[day]) all.record_leak(id, day, {g, g < 0, false});
+    all.step(day);
+  }
+  // A market of one group's titles, each leak recorded at the start.
+  const auto fill = [&](Market& m, std::int32_t group) {
     for (const auto& c : cases) {
-      if (only_group != -2 && (c.leak_day < 0 || (c.earlier_leak_day >= 0 ? c.group + 1 : c.group) != only_group))
-        continue;
+      if (c.leak_day < 0 || (c.earlier_leak_day >= 0 ? c.group + 1 : c.group) != group) continue;
       const auto id = m.add_title(c.title);
-      if (only_group != -2 && c.earlier_leak_day >= 0)  // the leak that counts in the full market
+      if (c.earlier_leak_day >= 0)  // the leak that counts in the full market
         m.record_leak(id, c.earlier_leak_day, {c.group + 1, false, false});
-      else if (c.leak_day >= 0)
+      else
         m.record_leak(id, c.leak_day, {c.group, c.group < 0, false});
     }
   };
-  constexpr int kDays = 450;  // titles leave after 365 days, some before the end
-  Market all(p);
-  fill(all, -2);
-  // Earlier-dated leaks recorded on the eve of their day, while the title is in the market.
-  std::map<std::int32_t, std::vector<std::pair<std::int32_t, std::int32_t>>> earlier_on;  // day -> (id, group)
-  for (std::size_t i = 0; i < cases.size(); ++i) {
-    if (cases[i].earlier_leak_day >= 0)
-      earlier_on[cases[i].earlier_leak_day].emplace_back(static_cast<std::int32_t>(i), cases[i].group + 1);
-  }
-  for (int day = 0; day < kDays; ++day) {
-    for (const auto& [id, g] : earlier_on[day]) all.record_leak(id, day, {g, false, false});
-    all.step(day);
-  }
   std::vector<std::int32_t> groups = {-1, 7};
   for (std::int32_t g = 0; g <= 12; ++g)
     if (g != 7) groups.push_back(g);
