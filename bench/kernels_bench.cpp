@@ -107,12 +107,18 @@ BENCHMARK(BM_AliasTableAssign)->Arg(300)->Arg(111000)->Unit(benchmark::kMicrosec
 
 // --- market -----------------------------------------------------------------------------------
 
+/// How the benchmark's leaked titles are attributed to groups.
+enum class Attribution {
+  Spread,    //!< half the titles leak, by 50 groups in turn
+  Dominant,  //!< as in the default run: ~60% leak from one slot (the P2P groups'), ~15% from 50 groups, ~25% never
+};
+
 /// economics::Market::step on a steady state of `range(0)` titles in the market: titles live
 /// life_days = 730 days, so 20,000 titles need ~27.4 new ones a day (the default scenario's
 /// films at 60/day give ~44,000; its benchmark-scaled 10k-scener world ~73,000). Every step
-/// also adds that day's titles (four windows, as the model's films have) and leaks half of
-/// them, so entry, window openings and Bass diffusion all run. Items = title-days.
-void BM_MarketStep(benchmark::State& state) {
+/// also adds that day's titles (four windows, as the model's films have) and leaks some of
+/// them (`attribution`), so entry, window openings and Bass diffusion all run. Items = title-days.
+void market_step(benchmark::State& state, Attribution attribution) {
   const auto target = static_cast<double>(state.range(0));
   auto params = piracy::economics::default_market_params();
   params.life_days = 730;
@@ -128,7 +134,13 @@ void BM_MarketStep(benchmark::State& state) {
       t.audience = sample::lognormal(rng, std::log(2500.0), 2.0);
       t.window_start = {first_window, first_window + 118, first_window + 94, first_window + 238};
       const auto id = market.add_title(t);
-      if (sample::bernoulli(rng, 0.5)) market.record_leak(id, leak_day, {static_cast<std::int32_t>(id % 50), false, false});
+      if (attribution == Attribution::Spread) {
+        if (sample::bernoulli(rng, 0.5)) market.record_leak(id, leak_day, {static_cast<std::int32_t>(id % 50), false, false});
+      } else {
+        const double u = rng.uniform();
+        if (u < 0.60) market.record_leak(id, leak_day, {-1, true, false});
+        else if (u < 0.75) market.record_leak(id, leak_day, {static_cast<std::int32_t>(id % 50), false, false});
+      }
     }
   };
   // Pre-fill: titles that opened over the last life_days days (caught up on the first step).
@@ -142,7 +154,13 @@ void BM_MarketStep(benchmark::State& state) {
   state.counters["active_titles"] = market.active_titles();
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(market.active_titles()));
 }
+void BM_MarketStep(benchmark::State& state) { market_step(state, Attribution::Spread); }
 BENCHMARK(BM_MarketStep)->Arg(20000)->Arg(70000)->Unit(benchmark::kMicrosecond);  // 70,000: the default run from 2010
+
+/// BM_MarketStep with the default run's attribution of losses (docs/PERFORMANCE.md 13): one slot
+/// holds most leaked titles, which is what the per-group scatter's register path is for.
+void BM_MarketStepDominant(benchmark::State& state) { market_step(state, Attribution::Dominant); }
+BENCHMARK(BM_MarketStepDominant)->Arg(70000)->Unit(benchmark::kMicrosecond);
 
 // --- one tick of the model ----------------------------------------------------------------------
 
