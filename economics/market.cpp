@@ -527,7 +527,7 @@ void Market::scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t 
   }
   // One slot holds a quarter of the rows or more (docs/PERFORMANCE.md 13). Through memory, each
   // of its additions waited for the previous one's store, and the branches of the loop above
-  // mispredicted on the ~40% of rows whose slot differs from the previous row's. So the rows are
+  // mispredicted on the ~30% of rows whose slot differs from the previous row's. So the rows are
   // first split without a branch, then added: the hot slot's losses in order in a register, the
   // other leaked rows through memory (few, and mostly of different groups: their additions
   // overlap).

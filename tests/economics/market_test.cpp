@@ -393,8 +393,9 @@ TEST_CASE("per-group losses stay exact with a dominant group over many blocks", 
   // The daily scatter adds a slot that holds a quarter of the rows or more in a register, and
   // runs of rows through memory otherwise (Market::scatter_group_losses); here first no title
   // has leaked, then group 7 leads without reaching a quarter, then the unknown group -1 takes
-  // over, while titles leave and leaks replace later-dated ones. Titles do not interact, so each group's
-  // daily loss must equal the loss of a market holding only that group's titles.
+  // over, while titles leave and leaks replace later-dated ones. Titles do not interact, so each
+  // group's daily loss must equal the loss of a market holding only that group's titles. (Each
+  // of the three summation loops, broken in turn, made this test fail.)
   const MarketParams p = simple_params();
   struct Case {
     MarketTitle title;
