@@ -551,12 +551,16 @@ void Simulation::decide() {
       }
       if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
       Stream rng(cfg_.seed, Purpose::Decision, i, tick_);
-      double x = rng.uniform() * sum;
-      int act = kActions - 1;
-      for (int k = 0; k < kActions; ++k) {
-        x -= w[static_cast<std::size_t>(k)];
-        if (x < 0) { act = k; break; }
-      }
+      // The first action k at which x - w[0] - ... - w[k] < 0 (the last if none), found without a
+      // branch: the partial differences only fall (w >= 0), so k is the number of them, among
+      // the first kActions - 1, that are still >= 0. The same subtractions in the same order as
+      // the loop `x -= w[k]; if (x < 0) break;`, whose branch, random by design, mispredicted
+      // often (docs/PERFORMANCE.md 14).
+      static_assert(kActions == 4, "the partial differences below");
+      const double x0 = rng.uniform() * sum - w[0];
+      const double x1 = x0 - w[1];
+      const double x2 = x1 - w[2];
+      int act = static_cast<int>(x0 >= 0) + static_cast<int>(x1 >= 0) + static_cast<int>(x2 >= 0);
       if (w[static_cast<std::size_t>(act)] == 0.0) act = kDormant;
       sc_.action[i] = static_cast<std::uint8_t>(act);
       sc_.sell_site[i] = act == kSell ? sell_site : -1;
@@ -927,6 +931,7 @@ void Simulation::p2p_releases() {
 // ---------------------------------------------------------------------------------------------
 
 void Simulation::enforcement() {
+  constexpr std::size_t kPrefetchAhead = 16;
   const auto& sp = cfg_.sceners;
   const auto& ep = cfg_.enforcement;
   const auto& ap = cfg_.access;
@@ -959,6 +964,11 @@ void Simulation::enforcement() {
   const std::size_t n = active_.size();
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      if (k + kPrefetchAhead < r.end()) {
+        const auto ia = static_cast<std::size_t>(active_[k + kPrefetchAhead]);
+        const auto ga = sc_.group[ia];
+        __builtin_prefetch(group_pay_.data() + (ga < 0 ? 0 : ga));
+      }
       const auto i = static_cast<std::size_t>(active_[k]);
       sc_.detected[i] = 0;
       sc_.caught[i] = 0;
