@@ -511,7 +511,12 @@ void Simulation::decide() {
   const double perceived_base = ep.detection_per_day * ep.perception;
   const std::size_t n = active_.size();
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
+    // The decision streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14).
+    StreamBatch streams;
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const std::size_t lane = (k - r.begin()) % StreamBatch::kLanes;
+      if (lane == 0)
+        streams.fill(cfg_.seed, Purpose::Decision, tick_, r.end() - k, [&](std::size_t l) { return active_[k + l]; });
       const auto i = static_cast<std::size_t>(active_[k]);
       if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
       sc_.chill[i] *= chill_decay;
@@ -550,7 +555,7 @@ void Simulation::decide() {
                                                               : std::exp(sp.beta * (uk - umax)));
       }
       if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
-      Stream rng(cfg_.seed, Purpose::Decision, i, tick_);
+      Stream rng = streams.stream(lane);  // Stream(cfg_.seed, Purpose::Decision, i, tick_)
       // The first action k at which x - w[0] - ... - w[k] < 0 (the last if none), found without a
       // branch: the partial differences only fall (w >= 0), so k is the number of them, among
       // the first kActions - 1, that are still >= 0. The same subtractions in the same order as
@@ -963,7 +968,16 @@ void Simulation::enforcement() {
   // sold_today checks that the scener is Active, and an Active scener is always listed.
   const std::size_t n = active_.size();
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
+    // The detection streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14).
+    StreamBatch detection;
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
+      const std::size_t lane = (k - r.begin()) % StreamBatch::kLanes;
+      if (lane == 0)
+        detection.fill(cfg_.seed, Purpose::Detection, tick_, r.end() - k, [&](std::size_t l) { return active_[k + l]; });
+      // The group's pay entry of the scener kPrefetchAhead places on is fetched now: the load
+      // missed the cache for most releasing sceners at 1M (111,000 groups, 1.8 MB) and the loop
+      // body is too long for the core to overlap it with the next iterations' own
+      // (docs/PERFORMANCE.md 14). A prefetch changes no value.
       if (k + kPrefetchAhead < r.end()) {
         const auto ia = static_cast<std::size_t>(active_[k + kPrefetchAhead]);
         const auto ga = sc_.group[ia];
@@ -1012,7 +1026,7 @@ void Simulation::enforcement() {
       double h = ep.detection_per_day * (1.0 + ep.visibility_weight * vis);
       if (act == kSell) h *= ep.sell_multiplier;
       if (act == kDormant) h *= ep.dormant_factor;
-      Stream drng(cfg_.seed, Purpose::Detection, i, tick_);
+      Stream drng = detection.stream(lane);  // Stream(cfg_.seed, Purpose::Detection, i, tick_)
       sc_.detected[i] = drng.uniform() < h ? 1 : 0;
     }
   });

@@ -42,6 +42,26 @@ void BM_StreamCreateTwoUniforms(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamCreateTwoUniforms);
 
+/// The same streams, their first blocks computed StreamBatch::kLanes at a time (as decide() and
+/// the payoff loop do): the same values. Items = streams.
+void BM_StreamBatchTwoUniforms(benchmark::State& state) {
+  std::uint64_t i = 0;
+  piracy::StreamBatch batch;
+  for (auto _ : state) {
+    batch.fill(20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
+    double x = 0.0;
+    for (std::size_t l = 0; l < batch.size(); ++l) {
+      Stream rng = batch.stream(l);
+      x += rng.uniform();
+      x += rng.uniform();
+    }
+    i += piracy::StreamBatch::kLanes;
+    benchmark::DoNotOptimize(x);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(piracy::StreamBatch::kLanes));
+}
+BENCHMARK(BM_StreamBatchTwoUniforms);
+
 /// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
 /// Items = uniforms.
 void BM_StreamUniform(benchmark::State& state) {
