@@ -477,6 +477,7 @@ void Simulation::decide() {
   site_live_.resize(sites_.size());
   for (std::size_t s = 0; s < sites_.size(); ++s) site_live_[s] = sites_[s].live() ? 1 : 0;
   group_sell_site_.resize(groups_.size(), -1);
+  group_leak_p_.resize(groups_.size());
   const auto& listed = alive_groups_;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
@@ -494,6 +495,7 @@ void Simulation::decide() {
       }
       // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
       g.leak_probability = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
+      group_leak_p_[gi] = g.leak_probability;
       std::int32_t best = -1;
       if (g.best_tier >= 0) {
         for (auto s : g.sites)
@@ -772,13 +774,28 @@ void Simulation::race() {
   // since the leak probabilities were fixed in decide(); used in slot order below.
   reserve_scratch(race_leaked_, slots_.size());
   race_leaked_.resize(slots_.size());
+  // The won slots' streams are opened StreamBatch::kLanes at a time, and the winners' leak
+  // probabilities read from decide()'s compact copy instead of the 160-byte Groups (a cache miss
+  // per won slot at 1M sceners): docs/PERFORMANCE.md 14. The same draws and values.
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, slots_.size(), 4096), [&](const tbb::blocked_range<std::size_t>& r) {
+    StreamBatch streams;
+    std::array<std::size_t, StreamBatch::kLanes> won{};
+    std::size_t m = 0;
+    const auto draw = [&] {
+      streams.fill(cfg_.seed, Purpose::Leak, tick_, m, [&](std::size_t l) { return slots_[won[l]].uid; });
+      for (std::size_t l = 0; l < m; ++l) {
+        const std::size_t k = won[l];
+        Stream rng = streams.stream(l);  // Stream(cfg_.seed, Purpose::Leak, slots_[k].uid, tick_)
+        race_leaked_[k] = sample::bernoulli(rng, group_leak_p_[static_cast<std::size_t>(winner[k])]) ? 1 : 0;
+      }
+      m = 0;
+    };
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
-      const auto& sl = slots_[k];
-      if (sl.source == Source::P2PPrerelease || winner[k] < 0) continue;
-      Stream rng(cfg_.seed, Purpose::Leak, sl.uid, tick_);
-      race_leaked_[k] = sample::bernoulli(rng, groups_[static_cast<std::size_t>(winner[k])].leak_probability) ? 1 : 0;
+      if (slots_[k].source == Source::P2PPrerelease || winner[k] < 0) continue;
+      won[m++] = k;
+      if (m == StreamBatch::kLanes) draw();
     }
+    if (m > 0) draw();
   });
 
   // The day's wins and leaks, counted per group in one pass over the slots in slot order (the
