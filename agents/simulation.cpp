@@ -494,8 +494,9 @@ void Simulation::decide() {
         accounts += site.sold_accounts;
       }
       // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
-      g.leak_probability = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
-      group_leak_p_[gi] = g.leak_probability;
+      // Kept in a compact per-group array rather than in the Group: race() reads it for every
+      // won slot, and at 1M sceners a 160-byte Group per read missed the cache (docs/PERFORMANCE.md 14).
+      group_leak_p_[gi] = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
       std::int32_t best = -1;
       if (g.best_tier >= 0) {
         for (auto s : g.sites)
@@ -774,9 +775,8 @@ void Simulation::race() {
   // since the leak probabilities were fixed in decide(); used in slot order below.
   reserve_scratch(race_leaked_, slots_.size());
   race_leaked_.resize(slots_.size());
-  // The won slots' streams are opened StreamBatch::kLanes at a time, and the winners' leak
-  // probabilities read from decide()'s compact copy instead of the 160-byte Groups (a cache miss
-  // per won slot at 1M sceners): docs/PERFORMANCE.md 14. The same draws and values.
+  // The won slots' streams are opened StreamBatch::kLanes at a time (docs/PERFORMANCE.md 14): the
+  // same draws and values.
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, slots_.size(), 4096), [&](const tbb::blocked_range<std::size_t>& r) {
     StreamBatch streams;
     std::array<std::size_t, StreamBatch::kLanes> won{};

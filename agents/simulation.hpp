@@ -215,7 +215,7 @@ class Simulation {
   };
   std::vector<std::uint8_t> site_live_;                   //!< decide(): 1 if the site is up (scratch)
   std::vector<std::int32_t> group_sell_site_;             //!< decide(): the group's best live site, -1 none
-  std::vector<double> group_leak_p_;                      //!< decide(): copy of each listed group's leak_probability, for race()
+  std::vector<double> group_leak_p_;                      //!< decide(): each listed group's leak probability today, read by race() (ODD 7.2)
   /// enforcement(): a group's recognition earned today and its members' release effort (scratch).
   struct GroupPay {
     double recognition_today = 0;

@@ -98,7 +98,6 @@ struct Group {
   int members = 0;
   bool supplier_active = false;
   int best_tier = -1;              //!< best tier among live affiliated sites (-1: none live)
-  double leak_probability = 0;
   double recognition_today = 0;
   int wins_today = 0;
   [[nodiscard]] bool has_category(int c) const { return (categories >> c) & 1u; }
