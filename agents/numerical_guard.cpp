@@ -49,9 +49,9 @@ void Simulation::throw_non_finite_utility(std::size_t i, const std::array<double
       break;
     }
   }
-  const auto learned = [&](const auto& arrays) {
+  const auto learned = [&](float Expectation::*field) {
     std::string out;
-    for (int a = 0; a < kLearnedActions; ++a) out += fmt::format("{}{}", a ? ", " : "", arrays[static_cast<std::size_t>(a)][i]);
+    for (int a = 0; a < kLearnedActions; ++a) out += fmt::format("{}{}", a ? ", " : "", sc_.hat[i][static_cast<std::size_t>(a)].*field);
     return out;
   };
   throw NumericalError(fmt::format(
@@ -59,7 +59,7 @@ void Simulation::throw_non_finite_utility(std::size_t i, const std::array<double
       "m_hat [{}]); a learned utility or the perceived risk overflowed -- check the sceners.* and enforcement.* "
       "parameters",
       kActionNames[k], u[static_cast<std::size_t>(k)], tick_, date_of(tick_).iso(), i, sc_.alpha[i], sc_.rho[i],
-      sc_.chill[i], learned(sc_.r_hat), learned(sc_.m_hat)));
+      sc_.chill[i], learned(&Expectation::r), learned(&Expectation::m)));
 }
 
 void Simulation::guard_finite() {
@@ -98,8 +98,8 @@ void Simulation::guard_finite() {
     bool found = false;
     for (std::size_t i = 0; i < sc_.size() && !found; ++i) {
       for (int a = 0; a < kLearnedActions && !found; ++a) {
-        const float r = sc_.r_hat[static_cast<std::size_t>(a)][i];
-        const float m = sc_.m_hat[static_cast<std::size_t>(a)][i];
+        const float r = sc_.hat[i][static_cast<std::size_t>(a)].r;
+        const float m = sc_.hat[i][static_cast<std::size_t>(a)].m;
         if (!std::isfinite(r) || !std::isfinite(m)) {
           entity = fmt::format("scener {} (r_hat[{}] = {}, m_hat[{}] = {})", i, kActionNames[a], r, kActionNames[a], m);
           found = true;
@@ -131,7 +131,7 @@ void Simulation::guard_finite() {
   if (tick_ == poison_tick()) {
     for (std::size_t i = 0; i < sc_.size(); ++i) {
       if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
-        sc_.r_hat[kDormant][i] = std::numeric_limits<float>::quiet_NaN();
+        sc_.hat[i][kDormant].r = std::numeric_limits<float>::quiet_NaN();
         break;
       }
     }

@@ -43,8 +43,7 @@ void Sceners::resize(std::size_t n) {
   rho.resize(n, 1.0f);
   recognition.resize(n, 0.0f);
   chill.resize(n, 0.0f);
-  for (auto& v : r_hat) v.resize(n, 0.0f);
-  for (auto& v : m_hat) v.resize(n, 0.0f);
+  hat.resize(n, Expectations{});
   payoff_ema.resize(n, 0.0f);
   money_usd.resize(n, 0.0f);
   site.resize(n, -1);
@@ -216,8 +215,8 @@ std::int32_t Simulation::new_scener(Role role, std::int32_t group, float skill, 
   const float drawn = static_cast<float>(sample::beta(rng, p.alpha_a, p.alpha_b));  // drawn always: streams stay aligned
   sc_.alpha[i] = alpha >= 0 ? alpha : (p.alpha_fixed >= 0 ? static_cast<float>(p.alpha_fixed) : drawn);
   sc_.rho[i] = static_cast<float>(sample::lognormal(rng, 0.0, p.risk_aversion_sigma));
-  sc_.r_hat[kRelease][i] = static_cast<float>(p.initial_release_expectation);
-  sc_.m_hat[kSell][i] = static_cast<float>(p.initial_money_expectation);
+  sc_.hat[i][kRelease].r = static_cast<float>(p.initial_release_expectation);
+  sc_.hat[i][kSell].m = static_cast<float>(p.initial_money_expectation);
   return id;
 }
 
@@ -536,15 +535,15 @@ void Simulation::decide() {
       const double risk = sc_.rho[i] * perceived_base * (1.0 + sc_.chill[i]) * ep.sanction;
       // U_i(a) = alpha R^ + (1 - alpha) M^ - rho p^ S - 1[sell] pi_peer R  (MODEL.md s.3 step 2)
       std::array<double, kActions> u{};
-      u[kRelease] = can_release ? a * sc_.r_hat[kRelease][i] + (1 - a) * sc_.m_hat[kRelease][i] - risk
+      u[kRelease] = can_release ? a * sc_.hat[i][kRelease].r + (1 - a) * sc_.hat[i][kRelease].m - risk
                                 : -std::numeric_limits<double>::infinity();
       // A scener who puts no weight on money never considers selling: the action would be
       // strictly dominated by dormancy (no payoff, more risk).
-      u[kSell] = sell_site >= 0 && a < 1.0 ? a * sc_.r_hat[kSell][i] + (1 - a) * sc_.m_hat[kSell][i] -
+      u[kSell] = sell_site >= 0 && a < 1.0 ? a * sc_.hat[i][kSell].r + (1 - a) * sc_.hat[i][kSell].m -
                                       risk * ep.sell_multiplier -
                                       ep.peer_catch * ep.peer_penalty * sc_.recognition[i]
                                 : -std::numeric_limits<double>::infinity();
-      u[kDormant] = a * sc_.r_hat[kDormant][i] + (1 - a) * sc_.m_hat[kDormant][i] - risk * ep.dormant_factor;
+      u[kDormant] = a * sc_.hat[i][kDormant].r + (1 - a) * sc_.hat[i][kDormant].m - risk * ep.dormant_factor;
       u[kRetire] = sp.outside_option;
       const double umax = *std::max_element(u.begin(), u.end());
       std::array<double, kActions> w{};
@@ -1029,8 +1028,8 @@ void Simulation::enforcement() {
       if (act < kLearnedActions) {
         // Reinforcement learning of expected payoffs (Erev & Roth 1998; Camerer & Ho 1999, EWA
         // with no foregone-payoff weight): only the chosen action's expectation moves.
-        sc_.r_hat[act][i] += lr * (static_cast<float>(r_real) - sc_.r_hat[act][i]);
-        sc_.m_hat[act][i] += lr * (static_cast<float>(m_real) - sc_.m_hat[act][i]);
+        sc_.hat[i][act].r += lr * (static_cast<float>(r_real) - sc_.hat[i][act].r);
+        sc_.hat[i][act].m += lr * (static_cast<float>(m_real) - sc_.hat[i][act].m);
       }
       const double a = sc_.alpha[i];
       sc_.payoff_ema[i] += 0.05f * (static_cast<float>(a * r_real + (1 - a) * m_real) - sc_.payoff_ema[i]);
@@ -1107,8 +1106,8 @@ void Simulation::enforcement() {
       const auto i = static_cast<std::size_t>(id);
       const auto j = static_cast<std::size_t>(peer);
       for (int k = 0; k < kLearnedActions; ++k) {
-        sc_.r_hat[k][i] += w * (sc_.r_hat[k][j] - sc_.r_hat[k][i]);
-        sc_.m_hat[k][i] += w * (sc_.m_hat[k][j] - sc_.m_hat[k][i]);
+        sc_.hat[i][k].r += w * (sc_.hat[j][k].r - sc_.hat[i][k].r);
+        sc_.hat[i][k].m += w * (sc_.hat[j][k].m - sc_.hat[i][k].m);
       }
     }
   }
@@ -1884,7 +1883,7 @@ void Simulation::check_invariants() const {
   for (const auto& g : groups_) wins += g.wins_today;
   if (wins != t_.scene) fail(fmt::format("releases {} != wins credited to groups {}", t_.scene, wins));
   for (std::size_t i = 0; i < sc_.size(); ++i) {
-    if (!std::isfinite(sc_.r_hat[0][i]) || !std::isfinite(sc_.m_hat[1][i]) || !std::isfinite(sc_.chill[i]) || sc_.chill[i] < 0)
+    if (!std::isfinite(sc_.hat[i][0].r) || !std::isfinite(sc_.hat[i][1].m) || !std::isfinite(sc_.chill[i]) || sc_.chill[i] < 0)
       throw NumericalError(fmt::format("non-finite or negative state of scener:{} on {} (tick {})", i, date_of(tick_).iso(), tick_));
   }
 }

@@ -27,6 +27,13 @@ enum class ScenerStatus : std::uint8_t {
   Arrested = 3,
 };
 
+/// A scener's learned payoffs of one action: recognition (R^) and money utility (M^).
+struct Expectation {
+  float r = 0.0f;  //!< learned recognition
+  float m = 0.0f;  //!< learned money utility
+};
+using Expectations = std::array<Expectation, kLearnedActions>;
+
 /// Sceners in structure-of-arrays form: index = scener id = random-stream entity.
 struct Sceners {
   std::vector<std::int32_t> group;       //!< -1: between groups
@@ -39,8 +46,10 @@ struct Sceners {
   std::vector<float> rho;                //!< risk aversion
   std::vector<float> recognition;        //!< recognition stock (utility units)
   std::vector<float> chill;              //!< perceived-risk multiplier above 1 (decays)
-  std::array<std::vector<float>, kLearnedActions> r_hat;  //!< learned recognition by action
-  std::array<std::vector<float>, kLearnedActions> m_hat;  //!< learned money utility by action
+  /// Learned expectations by action, interleaved per scener (r, m of release, sell, dormant:
+  /// 24 bytes): decide() reads all six and enforcement() the chosen action's pair, so one array
+  /// is one memory stream where six separate arrays were six (docs/PERFORMANCE.md 15).
+  std::vector<Expectations> hat;
   std::vector<float> payoff_ema;         //!< recent realised utility (for imitation)
   std::vector<float> money_usd;          //!< cumulative money from selling access
   std::vector<std::int32_t> site;        //!< site operated (-1 none)

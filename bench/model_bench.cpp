@@ -98,8 +98,7 @@ double scener_state_bytes(const piracy::Sceners& s) {
   auto add = [&](const auto& v) { b += static_cast<double>(v.capacity() * sizeof(v[0])); };
   add(s.group), add(s.role), add(s.status), add(s.action), add(s.imitate), add(s.skill), add(s.alpha);
   add(s.rho), add(s.recognition), add(s.chill);
-  for (const auto& v : s.r_hat) add(v);
-  for (const auto& v : s.m_hat) add(v);
+  add(s.hat);
   add(s.payoff_ema), add(s.money_usd), add(s.site), add(s.ban_until);
   add(s.sell_site), add(s.sold_today), add(s.detected), add(s.caught);
   return b;
