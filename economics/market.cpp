@@ -189,6 +189,9 @@ void Market::record_leak(std::int32_t title, std::int32_t day, const LeakSource&
         "record leaks before calling step() for their day",
         title, day, last_day_));
   }
+  // Only a never-leaked settled title can get here (a leaked one has leak_day <= last_day_):
+  // it becomes a row again, to follow its availability from the leak on.
+  if (r.settled >= 0) unsettle(title);
   r.leak_day = day;
   r.source = source;
   r.group_slot = group_slot(source.group);
@@ -209,6 +212,7 @@ bool Market::leaked(std::int32_t title) const { return record(title).leak_day !=
 double Market::availability(std::int32_t title) const {
   const TitleRecord& r = record(title);
   if (r.active_row >= 0) return avail_(r.active_row);
+  if (r.settled >= 0) return settled_[static_cast<std::size_t>(r.settled)].avail;
   if (!started_ || r.leak_day == kNever || r.leak_day > last_day_) return 0.0;
   return bass_availability(params_.bass_p, params_.bass_q, r.title.popularity,
                            static_cast<std::int64_t>(last_day_) - r.leak_day);
@@ -235,6 +239,8 @@ void Market::reserve_rows(Eigen::Index rows) {
   pre_factor_.conservativeResize(cap, kChannels);
   row_title_.resize(static_cast<std::size_t>(cap));
   row_group_.resize(static_cast<std::size_t>(cap));
+  pending_open_.resize(static_cast<std::size_t>(cap));
+  settle_.resize(static_cast<std::size_t>(cap));
 }
 
 void Market::admit(std::int32_t id, std::int32_t day) {
@@ -264,6 +270,7 @@ void Market::admit(std::int32_t id, std::int32_t day) {
   const std::int64_t prev = static_cast<std::int64_t>(day) - 1;
   const bool leak_started = has_leak && r.leak_day <= prev;
   set_flag(row, kLeakStarted, leak_started);
+  pending_open_[static_cast<std::size_t>(row)] = 0;
   avail_(row) = leak_started
                     ? bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day)
                     : 0.0;
@@ -282,6 +289,7 @@ void Market::admit(std::int32_t id, std::int32_t day) {
       }
     } else if (s < exit_day) {
       openings_.add(s, id * kChannels + c);
+      ++pending_open_[static_cast<std::size_t>(row)];
     }
   }
   r.active_row = static_cast<std::int32_t>(row);
@@ -298,6 +306,7 @@ void Market::remove_row(Eigen::Index row) {
     q_eff_(row) = q_eff_(last);
     avail_(row) = avail_(last);
     flags_[static_cast<std::size_t>(row)] = flags_[static_cast<std::size_t>(last)];
+    pending_open_[static_cast<std::size_t>(row)] = pending_open_[static_cast<std::size_t>(last)];
     if (has_substitution_) exists_.row(row) = exists_.row(last);
     demand_.row(row) = demand_.row(last);
     pre_factor_.row(row) = pre_factor_.row(last);
@@ -313,7 +322,8 @@ void Market::retire_titles(std::int32_t day) {
   for (const std::int32_t id : exits_.take(day)) {
     TitleRecord& r = titles_[static_cast<std::size_t>(id)];
     if (r.state == TitleState::Active) {
-      remove_row(r.active_row);
+      if (r.settled >= 0) retire_settled(r, day);
+      else remove_row(r.active_row);
       r.state = TitleState::Done;
     }
   }
@@ -342,8 +352,9 @@ void Market::open_windows(std::int32_t day) {
     const std::int32_t id = code / kChannels;
     const int c = code % kChannels;
     const TitleRecord& r = titles_[static_cast<std::size_t>(id)];
-    if (r.active_row < 0) continue;
+    if (r.active_row < 0) continue;  // a settled title has no window left to open
     const Eigen::Index row = r.active_row;
+    --pending_open_[static_cast<std::size_t>(row)];
     demand_(row, c) = r.title.audience * day_share_[c];
     // Fixed for the rest of the window: pre-release leaks are judged by the availability reached
     // on the opening day, A_i(s_ic) [L_i < s_ic].
@@ -364,7 +375,7 @@ DayTotals Market::step(std::int32_t day) {
     total.loss_usd += d.loss_usd;
     for (int c = 0; c < kChannels; ++c) total.loss_by_channel_usd[c] += d.loss_by_channel_usd[c];
   }
-  total.active_titles = static_cast<int>(n_active_);
+  total.active_titles = active_titles();
   return total;
 }
 
@@ -377,14 +388,14 @@ DayTotals Market::advance_one_day(std::int32_t t) {
 
   DayTotals out;
   const Eigen::Index n = n_active_;
-  out.active_titles = static_cast<int>(n);
+  out.active_titles = active_titles();
   const MarketParams& P = params_;
 
   // Windows opening today: D_ic(s_ic) and the pre-release factor, which needs A_i(s_ic) (today's
   // availability, computed for those rows by next_availability(); the block pass below applies
   // the same update to every row).
   open_windows(t);
-  if (n == 0) return out;
+  if (n == 0 && n_settled_ == 0) return out;
 
   double counterfactual = 0.0;
   double p2p = 0.0;
@@ -404,68 +415,114 @@ DayTotals Market::advance_one_day(std::int32_t t) {
   // scatter, the second thread idled through it). In-order means the same additions in the
   // same order as a sequential pass, whatever the number of threads.
   const Eigen::Index tokens = (blocks + kTokenBlocks - 1) / kTokenBlocks;
-  // The leaked titles' slot with the most rows, if it holds at least a quarter of the rows (in
-  // the default run the P2P groups' anonymous slot holds ~60%): scatter_group_losses() adds its
-  // losses in a register. Any choice gives the same bytes; this one only changes the speed.
-  std::int32_t hot = -1;
-  std::int64_t most = 0;
-  for (std::size_t g = 1; g < slot_rows_.size(); ++g) {
-    if (slot_rows_[g] > most) {
-      most = slot_rows_[g];
-      hot = static_cast<std::int32_t>(g);
+  to_settle_.clear();
+  if (n > 0) {
+    // The leaked titles' slot with the most rows, if it holds at least a quarter of the rows (in
+    // the default run the P2P groups' anonymous slot holds ~60%): scatter_group_losses() adds its
+    // losses in a register. Any choice gives the same bytes; this one only changes the speed.
+    std::int32_t hot = -1;
+    std::int64_t most = 0;
+    for (std::size_t g = 1; g < slot_rows_.size(); ++g) {
+      if (slot_rows_[g] > most) {
+        most = slot_rows_[g];
+        hot = static_cast<std::int32_t>(g);
+      }
+    }
+    if (4 * most < n) hot = -1;
+#ifdef PIRACY_SEATBELTS
+    {
+      std::int64_t rows = 0;
+      for (const std::int64_t r : slot_rows_) rows += r;
+      if (rows != n) throw ModelError(fmt::format("market seatbelt: day {}: the slots count {} rows, the market holds {}", t, rows, n));
+    }
+#endif
+    Eigen::Index next_token = 0;
+    const auto live_tokens = static_cast<std::size_t>(2 * tbb::this_task_arena::max_concurrency());
+    tbb::parallel_pipeline(
+        live_tokens,
+        tbb::make_filter<void, Eigen::Index>(tbb::filter_mode::serial_in_order,
+                                             [&](tbb::flow_control& fc) -> Eigen::Index {
+                                               if (next_token >= tokens) {
+                                                 fc.stop();
+                                                 return 0;
+                                               }
+                                               return next_token++;
+                                             }) &
+            tbb::make_filter<Eigen::Index, Eigen::Index>(
+                tbb::filter_mode::parallel,
+                [&](Eigen::Index k) {
+                  BlockScratch& s = scratch_.local();
+                  for (Eigen::Index b = k * kTokenBlocks; b < std::min(blocks, (k + 1) * kTokenBlocks); ++b) {
+                    const Eigen::Index b0 = b * kBlock;
+                    block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s, true);
+                  }
+                  return k;
+                }) &
+            tbb::make_filter<Eigen::Index, void>(tbb::filter_mode::serial_in_order, [&](Eigen::Index k) {
+              for (Eigen::Index b = k * kTokenBlocks; b < std::min(blocks, (k + 1) * kTokenBlocks); ++b) {
+                const BlockResult& br = block_results_[static_cast<std::size_t>(b)];
+                const Eigen::Index b0 = b * kBlock;
+                const Eigen::Index m = std::min(kBlock, n - b0);
+                if (!br.finite) {
+                  // Recompute the block (its demand was left undecayed) to name the culprit: the
+                  // first non-finite block in row order, whatever thread found it.
+                  BlockScratch s;
+                  (void)compute_block(t, b0, m, s, false);  // availability is already today's
+                  throw_non_finite(t, b0, m, s);
+                }
+                if (!br.seatbelt.empty()) throw ModelError(br.seatbelt);
+                counterfactual += br.counterfactual;
+                p2p += br.p2p;
+                pre_release += br.pre;
+                for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
+                // Per-group attribution, sequential and in row order (docs/PERFORMANCE.md 9.1, 13).
+                scatter_group_losses(b0, m, hot);
+                // Rows that settle after today (docs/PERFORMANCE.md 15): availability unchanged and
+                // no window left to open, and a leak that has started or none at all (a title whose
+                // leak is still to come must stay a row).
+                for (Eigen::Index i = b0; i < b0 + m; ++i) {
+                  if (settle_[static_cast<std::size_t>(i)] == 0) continue;
+                  if ((flags_[static_cast<std::size_t>(i)] & kLeakStarted) != 0 ||
+                      titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(i)])].leak_day == kNever)
+                    to_settle_.push_back(static_cast<std::int32_t>(i));
+                }
+              }
+            }));
+  }
+
+  // The settled titles' day t, after the rows: their sums hold day t's values (docs/PERFORMANCE.md 15).
+  if (n_settled_ > 0) {
+    for (int j = 0; j < kChannels; ++j) counterfactual += P.price_usd[j] * agg_demand_[j];
+    for (int k = 0; k < kChannels; ++k) {
+      double units = 0.0;
+      for (int j = 0; j < kChannels; ++j) units += agg_units_[k][j];
+      lost_units[k] += units;
+    }
+    double check = counterfactual + lost_units[0] + lost_units[1] + lost_units[2] + lost_units[3];
+    for (auto& key : keys_) {
+      if (key.titles == 0) continue;
+      const double v = key.loss[0] + key.loss[1] + key.loss[2] + key.loss[3];
+      group_day_[static_cast<std::size_t>(key.slot)] += v;
+      if (key.p2p) p2p += v;
+      if (key.pre) pre_release += v;
+      check += v;
+      for (int j = 0; j < kChannels; ++j) key.loss[j] *= retention_[j];
+    }
+    if (!std::isfinite(check)) {
+      throw NumericalError(fmt::format(
+          "market: a sum of revenue or loss over the {} settled titles on day {} is not finite (overflow): check the "
+          "titles' audiences and the market prices",
+          n_settled_, t));
+    }
+    // Tomorrow's values: every term of a channel's sums decays by e^{-lambda}.
+    for (int j = 0; j < kChannels; ++j) {
+      agg_demand_[j] *= retention_[j];
+      for (int k = 0; k < kChannels; ++k) agg_units_[k][j] *= retention_[j];
     }
   }
-  if (4 * most < n) hot = -1;
-#ifdef PIRACY_SEATBELTS
-  {
-    std::int64_t rows = 0;
-    for (const std::int64_t r : slot_rows_) rows += r;
-    if (rows != n) throw ModelError(fmt::format("market seatbelt: day {}: the slots count {} rows, the market holds {}", t, rows, n));
-  }
-#endif
-  Eigen::Index next_token = 0;
-  const auto live_tokens = static_cast<std::size_t>(2 * tbb::this_task_arena::max_concurrency());
-  tbb::parallel_pipeline(
-      live_tokens,
-      tbb::make_filter<void, Eigen::Index>(tbb::filter_mode::serial_in_order,
-                                           [&](tbb::flow_control& fc) -> Eigen::Index {
-                                             if (next_token >= tokens) {
-                                               fc.stop();
-                                               return 0;
-                                             }
-                                             return next_token++;
-                                           }) &
-          tbb::make_filter<Eigen::Index, Eigen::Index>(
-              tbb::filter_mode::parallel,
-              [&](Eigen::Index k) {
-                BlockScratch& s = scratch_.local();
-                for (Eigen::Index b = k * kTokenBlocks; b < std::min(blocks, (k + 1) * kTokenBlocks); ++b) {
-                  const Eigen::Index b0 = b * kBlock;
-                  block_results_[static_cast<std::size_t>(b)] = compute_block(t, b0, std::min(kBlock, n - b0), s, true);
-                }
-                return k;
-              }) &
-          tbb::make_filter<Eigen::Index, void>(tbb::filter_mode::serial_in_order, [&](Eigen::Index k) {
-            for (Eigen::Index b = k * kTokenBlocks; b < std::min(blocks, (k + 1) * kTokenBlocks); ++b) {
-              const BlockResult& br = block_results_[static_cast<std::size_t>(b)];
-              const Eigen::Index b0 = b * kBlock;
-              const Eigen::Index m = std::min(kBlock, n - b0);
-              if (!br.finite) {
-                // Recompute the block (its demand was left undecayed) to name the culprit: the
-                // first non-finite block in row order, whatever thread found it.
-                BlockScratch s;
-                (void)compute_block(t, b0, m, s, false);  // availability is already today's
-                throw_non_finite(t, b0, m, s);
-              }
-              if (!br.seatbelt.empty()) throw ModelError(br.seatbelt);
-              counterfactual += br.counterfactual;
-              p2p += br.p2p;
-              pre_release += br.pre;
-              for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
-              // Per-group attribution, sequential and in row order (docs/PERFORMANCE.md 9.1, 13).
-              scatter_group_losses(b0, m, hot);
-            }
-          }));
+  // Rows found settled leave the arrays (highest row first: remove_row moves the last row into
+  // the hole, which is then never a row still to settle).
+  for (auto it = to_settle_.rbegin(); it != to_settle_.rend(); ++it) settle_row(*it, t);
 
   double loss = 0.0;
   for (int c = 0; c < kChannels; ++c) {
@@ -552,6 +609,120 @@ void Market::scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t 
   for (std::size_t j = 0; j < no; ++j) acc[og[j]] += ov[j];
 }
 
+void Market::add_settled(const Settled& st, const std::array<double, kChannels>& demand, std::int32_t title,
+                         double sign) {
+  // Per unit of D_ij, the title's net lost units of channel k are u_kj = l_j [k = j] - E_k S(k, j) l_j
+  // (the recovered part only in channels that recover and that the title has), and its loss in
+  // USD c_j = sum_k price_k u_kj: the terms compute_block forms row by row, regrouped by D_j.
+  const MarketParams& P = params_;
+  const MarketTitle& mt = titles_[static_cast<std::size_t>(title)].title;
+  std::array<double, kChannels> loss_per_unit{};
+  for (int j = 0; j < kChannels; ++j) {
+    const double d = sign * demand[static_cast<std::size_t>(j)];
+    agg_demand_[j] += d;
+    for (int k = 0; k < kChannels; ++k) {
+      double u = k == j ? st.lost[j] : 0.0;
+      if (has_substitution_ && recovers_[k] && mt.window_start[static_cast<std::size_t>(k)] >= 0)
+        u -= P.substitution(k, j) * st.lost[j];
+      agg_units_[k][j] += d * u;
+      loss_per_unit[j] += P.price_usd[k] * u;
+    }
+  }
+  if (st.key < 0) return;
+  AggregateKey& key = keys_[static_cast<std::size_t>(st.key)];
+  key.titles += sign > 0 ? 1 : -1;
+  for (int j = 0; j < kChannels; ++j) key.loss[j] += sign * demand[static_cast<std::size_t>(j)] * loss_per_unit[j];
+  if (key.titles == 0) key.loss = {};  // no rounding residue for a key without titles
+}
+
+void Market::settle_row(Eigen::Index row, std::int32_t t) {
+  const auto i = static_cast<std::size_t>(row);
+  const std::int32_t id = row_title_[i];
+  TitleRecord& r = titles_[static_cast<std::size_t>(id)];
+  std::int32_t at = 0;
+  if (!settled_free_.empty()) {
+    at = settled_free_.back();
+    settled_free_.pop_back();
+  } else {
+    at = static_cast<std::int32_t>(settled_.size());
+    settled_.emplace_back();
+  }
+  Settled& st = settled_[static_cast<std::size_t>(at)];
+  st.avail = avail_(row);
+  st.day = t + 1;  // compute_block has decayed the row's demand to tomorrow's
+  for (int c = 0; c < kChannels; ++c) {
+    st.demand[c] = demand_(row, c);
+    // The factor of compute_block: D - D' = D (1 - (1 - kappa d_c A) pre_c); exactly 0 without a leak.
+    st.lost[c] = 1.0 - (1.0 - params_.piracy_propensity * params_.displacement[c] * st.avail) * pre_factor_(row, c);
+  }
+  st.key = -1;
+  const std::uint8_t f = flags_[i];
+  if ((f & kLeakStarted) != 0) {
+    const std::int32_t code = row_group_[i] * 4 + ((f & kP2P) != 0 ? 2 : 0) + ((f & kPreRelease) != 0 ? 1 : 0);
+    const auto [it, inserted] = key_index_.try_emplace(code, static_cast<std::int32_t>(keys_.size()));
+    if (inserted) {
+      AggregateKey key;
+      key.slot = row_group_[i];
+      key.p2p = (f & kP2P) != 0;
+      key.pre = (f & kPreRelease) != 0;
+      keys_.push_back(key);
+    }
+    st.key = it->second;
+  }
+  add_settled(st, st.demand, id, 1.0);
+  ++n_settled_;
+  remove_row(row);  // r.active_row = -1; the title stays in the market (state Active)
+  r.settled = at;
+}
+
+void Market::release_settled(TitleRecord& r) {
+  settled_free_.push_back(r.settled);
+  r.settled = -1;
+  if (--n_settled_ == 0) {  // no rounding residue without titles
+    agg_demand_ = {};
+    for (auto& row : agg_units_) row = {};
+  }
+  for (auto& d : agg_demand_) d = std::max(d, 0.0);  // a sum of demands, whatever the rounding
+}
+
+void Market::retire_settled(TitleRecord& r, std::int32_t day) {
+  const Settled& st = settled_[static_cast<std::size_t>(r.settled)];
+  std::array<double, kChannels> demand{};
+  for (int c = 0; c < kChannels; ++c) demand[c] = st.demand[c] * std::pow(retention_[c], static_cast<double>(day - st.day));
+  add_settled(st, demand, static_cast<std::int32_t>(&r - titles_.data()), -1.0);
+  release_settled(r);
+}
+
+void Market::unsettle(std::int32_t id) {
+  // A never-leaked settled title that gets a leak: back to a row holding the state a row would
+  // hold after day last_day_, the demand decayed day by day as compute_block does (so exactly the
+  // same bytes), availability 0, every window open with pre-release factor 1.
+  TitleRecord& r = titles_[static_cast<std::size_t>(id)];
+  const Settled st = settled_[static_cast<std::size_t>(r.settled)];
+  std::array<double, kChannels> demand = st.demand;
+  for (std::int32_t d = st.day; d <= last_day_; ++d)
+    for (int c = 0; c < kChannels; ++c) demand[c] *= retention_[c];
+  add_settled(st, demand, id, -1.0);
+  release_settled(r);
+  reserve_rows(n_active_ + 1);
+  const Eigen::Index row = n_active_++;
+  const auto i = static_cast<std::size_t>(row);
+  audience_(row) = r.title.audience;
+  q_eff_(row) = params_.bass_q * r.title.popularity;
+  avail_(row) = st.avail;
+  flags_[i] = 0;
+  pending_open_[i] = 0;
+  for (int c = 0; c < kChannels; ++c) {
+    if (has_substitution_) exists_(row, c) = r.title.window_start[static_cast<std::size_t>(c)] >= 0 ? 1.0 : 0.0;
+    demand_(row, c) = demand[c];
+    pre_factor_(row, c) = 1.0;
+  }
+  row_title_[i] = id;
+  row_group_[i] = r.group_slot + 1;
+  ++slot_rows_[static_cast<std::size_t>(row_group_[i])];
+  r.active_row = static_cast<std::int32_t>(row);
+}
+
 double Market::next_availability(Eigen::Index row) const {
   // The scalar form of the block update in compute_block: the same operations in the same order.
   const double a = avail_(row);
@@ -588,8 +759,17 @@ Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen
   // with A_i(L_i - 1) = 0, so A_i(L_i) = p (p_eff = 0 before the leak keeps A at 0). The clamp
   // matters only if p + q pop > 1. Done here, block by block, rather than in a pass of its own
   // over all titles, so that A is read from memory once a day (docs/PERFORMANCE.md 9.1, 9.3).
-  if (update_availability)
-    A = (A + (s.p_eff.head(m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
+  if (update_availability) {
+    auto a_new = s.a_new.head(m);
+    a_new = (A + (s.p_eff.head(m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
+    // A row may settle once its availability no longer changes and no window is left to open
+    // (docs/PERFORMANCE.md 15; the leak condition is checked in the in-order stage).
+    const std::uint8_t* po = pending_open_.data() + b0;
+    std::uint8_t* st = settle_.data() + b0;
+    for (Eigen::Index i = 0; i < m; ++i)
+      st[i] = static_cast<std::uint8_t>(static_cast<unsigned>(a_new(i) == A(i)) & static_cast<unsigned>(po[i] == 0));
+    A = a_new;
+  }
   for (int c = 0; c < kChannels; ++c) {
     // Demand lost to piracy, D - D' with
     //   D'_ic = D_ic clamp(1 - kappa d_c A_i(t), 0, 1) clamp(1 - pre_c A_i(s_ic) [L_i < s_ic], 0, 1)

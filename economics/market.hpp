@@ -144,7 +144,10 @@ struct LossSummary {
 ///
 /// A title is in the market (the "active set") from its first window day to first window +
 /// life_days (exclusive); the arrays hold only those titles, compacted, so a day costs
-/// O(active titles) whatever the history. Titles that open before the first step enter at the
+/// O(active titles) whatever the history. Titles whose state has settled (every window open,
+/// availability at its fixed point) leave the arrays for decaying sums (see `Settled` below), so
+/// a day costs O(unsettled titles + attribution keys); results differ from a pass over every
+/// title only in the last bits. Titles that open before the first step enter at the
 /// first step with their state caught up (earlier days are not counted). A leak recorded while a
 /// title is not yet in the market is remembered and the title's availability is caught up when
 /// it enters.
@@ -175,7 +178,10 @@ class Market {
   /// Availability A of the title on the last stepped day (0 before its leak).
   [[nodiscard]] double availability(std::int32_t title) const;
   [[nodiscard]] std::int32_t title_count() const noexcept { return static_cast<std::int32_t>(titles_.size()); }
-  [[nodiscard]] int active_titles() const noexcept { return static_cast<int>(n_active_); }
+  /// Titles in the market: rows of the active arrays plus settled titles (see below).
+  [[nodiscard]] int active_titles() const noexcept { return static_cast<int>(n_active_ + n_settled_); }
+  /// Titles in the market whose state has settled and which are carried in the aggregates.
+  [[nodiscard]] int settled_titles() const noexcept { return static_cast<int>(n_settled_); }
 
   /// Advances to `day` (days strictly increasing; normally last day + 1). If days were skipped,
   /// they are simulated too and the returned totals cover every day advanced by this call, so
@@ -202,9 +208,54 @@ class Market {
     std::int32_t leak_day = kNever;
     LeakSource source;
     std::int32_t group_slot = -1;        //!< index into group_ids_ once leaked
-    std::int32_t active_row = -1;        //!< row in the active arrays, -1 when not active
+    std::int32_t active_row = -1;        //!< row in the active arrays, -1 when not a row
+    std::int32_t settled = -1;           //!< index into settled_ while the title is settled, else -1
     TitleState state = TitleState::Pending;
   };
+
+  // Settled titles (docs/PERFORMANCE.md 15). Once a title's windows have all opened and its
+  // availability has stopped changing (the Bass recursion has reached its fixed point in double
+  // precision, or the title has no leak, past or scheduled), every daily quantity of the title
+  // is a fixed multiple of its demand D_ic, and D_ic only decays by e^{-lambda_c} a day. The
+  // title then leaves the active arrays and is carried in sums that decay the same way: one per
+  // channel for the counterfactual, one per pair of channels for the net lost units, and one per
+  // channel for each attribution key (loss slot, P2P, pre-release) for the losses. A day then
+  // costs O(rows + keys) instead of O(titles in the market). The sums add the same terms as the
+  // rows did, in a different order: results differ from a pass over every title in the last bits
+  // only. A settled title that leaks later becomes a row again (with D recomputed by the daily
+  // recursion, so exactly the row it would have been); one that leaves the market is
+  // subtracted, its D recomputed with pow().
+  struct Settled {
+    std::array<double, kChannels> demand{};  //!< D_ic on day `day`
+    std::array<double, kChannels> lost{};    //!< l_ic = (D - D')/D, fixed
+    double avail = 0.0;                      //!< A_i, fixed
+    std::int32_t day = 0;
+    std::int32_t key = -1;                   //!< index into keys_, -1: never leaked (loss exactly 0)
+  };
+  /// Decaying loss sums of the settled titles of one attribution key.
+  struct AggregateKey {
+    std::array<double, kChannels> loss{};  //!< sum_i D_ij c_ij, c_ij: loss in USD per unit of D_ij
+    std::int64_t titles = 0;
+    std::int32_t slot = 0;                 //!< 1 + group slot
+    bool p2p = false;
+    bool pre = false;
+  };
+  void settle_row(Eigen::Index row, std::int32_t t);
+  void unsettle(std::int32_t id);
+  void retire_settled(TitleRecord& r, std::int32_t day);
+  void release_settled(TitleRecord& r);
+  /// Adds (sign +1) or subtracts (-1) a settled title with demand D (day `day` values) to the sums.
+  void add_settled(const Settled& st, const std::array<double, kChannels>& demand, std::int32_t title, double sign);
+  std::vector<Settled> settled_;
+  std::vector<std::int32_t> settled_free_;
+  std::int64_t n_settled_ = 0;
+  std::array<double, kChannels> agg_demand_{};                            //!< sum_i D_ij
+  std::array<std::array<double, kChannels>, kChannels> agg_units_{};      //!< [k][j]: sum_i D_ij u_ikj (net lost units of k)
+  std::vector<AggregateKey> keys_;
+  std::unordered_map<std::int32_t, std::int32_t> key_index_;              //!< slot * 4 + p2p * 2 + pre -> key
+  std::vector<std::uint8_t> pending_open_;   //!< per row: windows still to open
+  std::vector<std::uint8_t> settle_;         //!< per row: compute_block found A unchanged and no window to open
+  std::vector<std::int32_t> to_settle_;      //!< rows to settle after today's pass, ascending
 
   using DayId = std::pair<std::int32_t, std::int32_t>;  // (day, title id), min-heap order
   using MinHeap = std::priority_queue<DayId, std::vector<DayId>, std::greater<>>;
@@ -283,6 +334,7 @@ class Market {
     Eigen::ArrayXd p_eff = Eigen::ArrayXd::Zero(kBlock);  //!< bass_p or 0 (from flags_)
     Eigen::ArrayXd p2p = Eigen::ArrayXd::Zero(kBlock);    //!< 1 or 0 (from flags_)
     Eigen::ArrayXd pre = Eigen::ArrayXd::Zero(kBlock);    //!< 1 or 0 (from flags_)
+    Eigen::ArrayXd a_new = Eigen::ArrayXd::Zero(kBlock);  //!< today's availability before it is stored
   };
   /// A block's contribution to the day's totals.
   struct BlockResult {

@@ -576,3 +576,153 @@ TEST_CASE("titles added late enter with their state caught up", "[economics][mar
   CHECK(dl.loss_usd == Approx(de.loss_usd).epsilon(1e-12));
   CHECK(dl.loss_usd > 0.0);
 }
+
+TEST_CASE("settled titles give the figures of a pass over every title", "[economics][market]") {
+  // Titles whose windows have all opened and whose availability has reached its fixed point
+  // leave the active arrays for decaying sums (Market::settle_row, docs/PERFORMANCE.md 15). Here
+  // every day's totals, channel losses, per-group losses and P2P / pre-release shares are
+  // compared with a reference written out per title, over three market lives: titles settle,
+  // leave the market, and some never-leaked settled titles leak late (they become rows again).
+  MarketParams p = simple_params();
+  p.pre_release_penalty = {0.191, 0.191, 0.191, 0.0};
+  p.substitution << 0.0, 0.0, 0.0, 0.0,  //
+      0.2, 0.0, 0.3, 0.0,                 //
+      0.3, 0.5, 0.0, 0.4,                 //
+      0.1, 0.0, 0.2, 0.0;
+  p.life_days = 400;
+  struct Case {
+    MarketTitle title;
+    std::int32_t leak_day;  // kNoLeak: never
+    LeakSource source;
+  };
+  constexpr std::int32_t kNoLeak = -1;
+  std::vector<Case> cases;
+  std::uint64_t x = 987654321;  // a small LCG: the test needs variety, not quality
+  const auto next = [&x](std::uint64_t n) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return (x >> 33) % n;
+  };
+  for (int i = 0; i < 1500; ++i) {
+    const auto open = static_cast<std::int32_t>(next(900));
+    const bool disc = next(4) != 0;
+    MarketTitle t = title(500.0 + static_cast<double>(next(9000)),
+                          {open, disc ? open + 40 : -1, open + 25, open + 100 + static_cast<std::int32_t>(next(60))},
+                          0.25 + 0.25 * static_cast<double>(next(8)));
+    const auto kind = next(10);
+    Case c{t, kNoLeak, {}};
+    if (kind < 3) {
+      // never leaked
+    } else if (kind < 5) {
+      c.leak_day = open + 200 + static_cast<std::int32_t>(next(150));  // late: usually after it settled
+      c.source = {static_cast<std::int32_t>(next(5)), false, false};
+    } else if (kind < 7) {
+      c.leak_day = std::max(0, open - 3 + static_cast<std::int32_t>(next(60)));  // around the first windows
+      c.source = {static_cast<std::int32_t>(next(5)), false, c.leak_day < open + 40};
+    } else {
+      c.leak_day = open + 20 + static_cast<std::int32_t>(next(40));
+      c.source = {-1, true, false};  // a P2P group
+    }
+    cases.push_back(c);
+  }
+  Market m(p);
+  std::map<std::int32_t, std::vector<std::size_t>> leaks_on;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    m.add_title(cases[i].title);
+    if (cases[i].leak_day != kNoLeak) leaks_on[cases[i].leak_day].push_back(i);
+  }
+
+  // Reference, per title and day (independent of market.cpp).
+  struct Day {
+    double counterfactual = 0, loss = 0, p2p = 0, pre = 0;
+    std::array<double, kChannels> by_channel{};
+    std::map<std::int32_t, double> by_group;
+  };
+  const auto reference = [&](int day) {
+    Day d;
+    for (const auto& c : cases) {
+      const auto& w = c.title.window_start;
+      std::int32_t first = w[0];
+      for (const auto s : w)
+        if (s >= 0) first = std::min(first, s);
+      if (day < first || day >= first + p.life_days) continue;
+      const bool leaked = c.leak_day != kNoLeak && c.leak_day <= day;
+      const double a = leaked ? bass_reference(p.bass_p, p.bass_q, c.title.popularity, day - c.leak_day) : 0.0;
+      std::array<double, kChannels> lost{}, dem{};
+      for (int ch = 0; ch < kChannels; ++ch) {
+        const auto s = w[static_cast<std::size_t>(ch)];
+        dem[static_cast<std::size_t>(ch)] = demand(p, c.title, ch, day);
+        d.counterfactual += p.price_usd[static_cast<std::size_t>(ch)] * dem[static_cast<std::size_t>(ch)];
+        double pre = 1.0;
+        if (c.leak_day != kNoLeak && s >= 0 && c.leak_day < s && s <= day)
+          pre = std::clamp(1.0 - p.pre_release_penalty[static_cast<std::size_t>(ch)] *
+                                     bass_reference(p.bass_p, p.bass_q, c.title.popularity, s - c.leak_day),
+                           0.0, 1.0);
+        const double kd = p.piracy_propensity * p.displacement[static_cast<std::size_t>(ch)];
+        lost[static_cast<std::size_t>(ch)] = dem[static_cast<std::size_t>(ch)] * (1.0 - (1.0 - kd * a) * pre);
+      }
+      double title_loss = 0;
+      for (int k = 0; k < kChannels; ++k) {
+        double net = lost[static_cast<std::size_t>(k)];
+        if (w[static_cast<std::size_t>(k)] >= 0)
+          for (int j = 0; j < kChannels; ++j) net -= p.substitution(k, j) * lost[static_cast<std::size_t>(j)];
+        const double usd = p.price_usd[static_cast<std::size_t>(k)] * net;
+        d.by_channel[static_cast<std::size_t>(k)] += usd;
+        title_loss += usd;
+      }
+      d.loss += title_loss;
+      if (leaked) {
+        d.by_group[c.source.group] += title_loss;
+        if (c.source.p2p) d.p2p += title_loss;
+        if (c.source.pre_release) d.pre += title_loss;
+      }
+    }
+    return d;
+  };
+
+  constexpr int kDays = 1700;
+  int max_settled = 0, unsettled = 0;
+  double p2p_total = 0, pre_total = 0, loss_total = 0;
+  for (int day = 0; day < kDays; ++day) {
+    for (const auto i : leaks_on[day]) {
+      const bool was_settled_unleaked = m.settled_titles() > 0 && !m.leaked(static_cast<std::int32_t>(i));
+      const int before = m.settled_titles();
+      m.record_leak(static_cast<std::int32_t>(i), day, cases[i].source);
+      if (was_settled_unleaked && m.settled_titles() == before - 1) ++unsettled;
+    }
+    const auto got = m.step(day);
+    max_settled = std::max(max_settled, m.settled_titles());
+    const Day want = reference(day);
+    INFO("day " << day);
+    const double scale = 1e-9 * std::max(1.0, want.counterfactual);
+    REQUIRE(got.counterfactual_revenue_usd == Approx(want.counterfactual).epsilon(1e-9).margin(scale));
+    REQUIRE(got.loss_usd == Approx(want.loss).epsilon(1e-9).margin(scale));
+    for (int ch = 0; ch < kChannels; ++ch)
+      REQUIRE(got.loss_by_channel_usd[static_cast<std::size_t>(ch)] ==
+              Approx(want.by_channel[static_cast<std::size_t>(ch)]).epsilon(1e-9).margin(scale));
+    const auto groups = m.loss_by_group_between(day, day);
+    for (const auto& [g, v] : want.by_group) {
+      INFO("group " << g);
+      const double value = groups.count(g) ? groups.at(g) : 0.0;
+      REQUIRE(value == Approx(v).epsilon(1e-9).margin(scale));
+    }
+    for (const auto& [g, v] : groups) REQUIRE(want.by_group.count(g) == 1);  // no group beyond the reference's
+    p2p_total += want.p2p, pre_total += want.pre, loss_total += want.loss;
+    REQUIRE(m.active_titles() >= m.settled_titles());
+  }
+  const auto s = m.summary();
+  CHECK(s.p2p_usd == Approx(p2p_total).epsilon(1e-9));
+  CHECK(s.pre_release_usd == Approx(pre_total).epsilon(1e-9));
+  CHECK(s.total_usd == Approx(loss_total).epsilon(1e-9));
+  CHECK(p2p_total > 0.0);
+  CHECK(pre_total > 0.0);
+  // The paths under test were taken: many titles settled, and settled titles leaked late.
+  CHECK(max_settled > 300);
+  CHECK(unsettled > 20);
+  // A settled title's availability is its fixed point.
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    if (c.leak_day == kNoLeak || c.title.window_start[0] + p.life_days <= kDays - 1) continue;
+    CHECK(m.availability(static_cast<std::int32_t>(i)) ==
+          Approx(bass_reference(p.bass_p, p.bass_q, c.title.popularity, kDays - 1 - c.leak_day)).epsilon(1e-12));
+  }
+}
