@@ -239,7 +239,6 @@ void Market::reserve_rows(Eigen::Index rows) {
   pre_factor_.conservativeResize(cap, kChannels);
   row_title_.resize(static_cast<std::size_t>(cap));
   row_group_.resize(static_cast<std::size_t>(cap));
-  pending_open_.resize(static_cast<std::size_t>(cap));
   settle_.resize(static_cast<std::size_t>(cap));
 }
 
@@ -270,7 +269,6 @@ void Market::admit(std::int32_t id, std::int32_t day) {
   const std::int64_t prev = static_cast<std::int64_t>(day) - 1;
   const bool leak_started = has_leak && r.leak_day <= prev;
   set_flag(row, kLeakStarted, leak_started);
-  pending_open_[static_cast<std::size_t>(row)] = 0;
   avail_(row) = leak_started
                     ? bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day)
                     : 0.0;
@@ -289,7 +287,6 @@ void Market::admit(std::int32_t id, std::int32_t day) {
       }
     } else if (s < exit_day) {
       openings_.add(s, id * kChannels + c);
-      ++pending_open_[static_cast<std::size_t>(row)];
     }
   }
   r.active_row = static_cast<std::int32_t>(row);
@@ -306,7 +303,6 @@ void Market::remove_row(Eigen::Index row) {
     q_eff_(row) = q_eff_(last);
     avail_(row) = avail_(last);
     flags_[static_cast<std::size_t>(row)] = flags_[static_cast<std::size_t>(last)];
-    pending_open_[static_cast<std::size_t>(row)] = pending_open_[static_cast<std::size_t>(last)];
     if (has_substitution_) exists_.row(row) = exists_.row(last);
     demand_.row(row) = demand_.row(last);
     pre_factor_.row(row) = pre_factor_.row(last);
@@ -352,9 +348,12 @@ void Market::open_windows(std::int32_t day) {
     const std::int32_t id = code / kChannels;
     const int c = code % kChannels;
     const TitleRecord& r = titles_[static_cast<std::size_t>(id)];
-    if (r.active_row < 0) continue;  // a settled title has no window left to open
+    if (r.settled >= 0) {
+      settled_open(titles_[static_cast<std::size_t>(id)], c, day);
+      continue;
+    }
+    if (r.active_row < 0) continue;
     const Eigen::Index row = r.active_row;
-    --pending_open_[static_cast<std::size_t>(row)];
     demand_(row, c) = r.title.audience * day_share_[c];
     // Fixed for the rest of the window: pre-release leaks are judged by the availability reached
     // on the opening day, A_i(s_ic) [L_i < s_ic].
@@ -477,9 +476,9 @@ DayTotals Market::advance_one_day(std::int32_t t) {
                 for (int c = 0; c < kChannels; ++c) lost_units[c] += br.lost[c];
                 // Per-group attribution, sequential and in row order (docs/PERFORMANCE.md 9.1, 13).
                 scatter_group_losses(b0, m, hot);
-                // Rows that settle after today (docs/PERFORMANCE.md 15): availability unchanged and
-                // no window left to open, and a leak that has started or none at all (a title whose
-                // leak is still to come must stay a row).
+                // Rows that settle after today (docs/PERFORMANCE.md 15): availability unchanged, and
+                // a leak that has started or none at all (a title whose leak is still to come must
+                // stay a row).
                 for (Eigen::Index i = b0; i < b0 + m; ++i) {
                   if (settle_[static_cast<std::size_t>(i)] == 0) continue;
                   if ((flags_[static_cast<std::size_t>(i)] & kLeakStarted) != 0 ||
@@ -609,30 +608,24 @@ void Market::scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t 
   for (std::size_t j = 0; j < no; ++j) acc[og[j]] += ov[j];
 }
 
-void Market::add_settled(const Settled& st, const std::array<double, kChannels>& demand, std::int32_t title,
-                         double sign) {
+void Market::add_settled(const Settled& st, int j, double demand, std::int32_t title) {
   // Per unit of D_ij, the title's net lost units of channel k are u_kj = l_j [k = j] - E_k S(k, j) l_j
   // (the recovered part only in channels that recover and that the title has), and its loss in
   // USD c_j = sum_k price_k u_kj: the terms compute_block forms row by row, regrouped by D_j.
+  // `demand` carries the sign: < 0 takes the title out.
   const MarketParams& P = params_;
   const MarketTitle& mt = titles_[static_cast<std::size_t>(title)].title;
-  std::array<double, kChannels> loss_per_unit{};
-  for (int j = 0; j < kChannels; ++j) {
-    const double d = sign * demand[static_cast<std::size_t>(j)];
-    agg_demand_[j] += d;
-    for (int k = 0; k < kChannels; ++k) {
-      double u = k == j ? st.lost[j] : 0.0;
-      if (has_substitution_ && recovers_[k] && mt.window_start[static_cast<std::size_t>(k)] >= 0)
-        u -= P.substitution(k, j) * st.lost[j];
-      agg_units_[k][j] += d * u;
-      loss_per_unit[j] += P.price_usd[k] * u;
-    }
+  const double lost = st.lost[static_cast<std::size_t>(j)];
+  agg_demand_[static_cast<std::size_t>(j)] += demand;
+  double loss_per_unit = 0.0;
+  for (int k = 0; k < kChannels; ++k) {
+    double u = k == j ? lost : 0.0;
+    if (has_substitution_ && recovers_[k] && mt.window_start[static_cast<std::size_t>(k)] >= 0)
+      u -= P.substitution(k, j) * lost;
+    agg_units_[k][j] += demand * u;
+    loss_per_unit += P.price_usd[k] * u;
   }
-  if (st.key < 0) return;
-  AggregateKey& key = keys_[static_cast<std::size_t>(st.key)];
-  key.titles += sign > 0 ? 1 : -1;
-  for (int j = 0; j < kChannels; ++j) key.loss[j] += sign * demand[static_cast<std::size_t>(j)] * loss_per_unit[j];
-  if (key.titles == 0) key.loss = {};  // no rounding residue for a key without titles
+  if (st.key >= 0) keys_[static_cast<std::size_t>(st.key)].loss[j] += demand * loss_per_unit;
 }
 
 void Market::settle_row(Eigen::Index row, std::int32_t t) {
@@ -649,12 +642,6 @@ void Market::settle_row(Eigen::Index row, std::int32_t t) {
   }
   Settled& st = settled_[static_cast<std::size_t>(at)];
   st.avail = avail_(row);
-  st.day = t + 1;  // compute_block has decayed the row's demand to tomorrow's
-  for (int c = 0; c < kChannels; ++c) {
-    st.demand[c] = demand_(row, c);
-    // The factor of compute_block: D - D' = D (1 - (1 - kappa d_c A) pre_c); exactly 0 without a leak.
-    st.lost[c] = 1.0 - (1.0 - params_.piracy_propensity * params_.displacement[c] * st.avail) * pre_factor_(row, c);
-  }
   st.key = -1;
   const std::uint8_t f = flags_[i];
   if ((f & kLeakStarted) != 0) {
@@ -668,14 +655,40 @@ void Market::settle_row(Eigen::Index row, std::int32_t t) {
       keys_.push_back(key);
     }
     st.key = it->second;
+    ++keys_[static_cast<std::size_t>(st.key)].titles;
   }
-  add_settled(st, st.demand, id, 1.0);
+  for (int c = 0; c < kChannels; ++c) {
+    const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
+    st.day[c] = t + 1;  // compute_block has decayed the row's demand to tomorrow's
+    st.demand[c] = demand_(row, c);
+    st.lost[c] = 0.0;
+    if (s > t) continue;  // opens later (settled_open) or never (outside the title's life): D = 0 until then
+    // The factor of compute_block: D - D' = D (1 - (1 - kappa d_c A) pre_c); exactly 0 without a leak.
+    st.lost[c] = 1.0 - (1.0 - params_.piracy_propensity * params_.displacement[c] * st.avail) * pre_factor_(row, c);
+    add_settled(st, c, st.demand[c], id);
+  }
   ++n_settled_;
   remove_row(row);  // r.active_row = -1; the title stays in the market (state Active)
   r.settled = at;
 }
 
+void Market::settled_open(TitleRecord& r, int c, std::int32_t day) {
+  // A window of a settled title opens: what open_windows() and compute_block would do for the
+  // row (the availability is at its fixed point, so A(s_ic) is the settled A).
+  Settled& st = settled_[static_cast<std::size_t>(r.settled)];
+  st.day[c] = day;
+  st.demand[c] = r.title.audience * day_share_[c];
+  const double pre = r.leak_day < day ? pre_release_factor(c, st.avail) : 1.0;
+  st.lost[c] = 1.0 - (1.0 - params_.piracy_propensity * params_.displacement[c] * st.avail) * pre;
+  add_settled(st, c, st.demand[c], static_cast<std::int32_t>(&r - titles_.data()));
+}
+
 void Market::release_settled(TitleRecord& r) {
+  const Settled& st = settled_[static_cast<std::size_t>(r.settled)];
+  if (st.key >= 0) {
+    AggregateKey& key = keys_[static_cast<std::size_t>(st.key)];
+    if (--key.titles == 0) key.loss = {};  // no rounding residue for a key without titles
+  }
   settled_free_.push_back(r.settled);
   r.settled = -1;
   if (--n_settled_ == 0) {  // no rounding residue without titles
@@ -687,22 +700,29 @@ void Market::release_settled(TitleRecord& r) {
 
 void Market::retire_settled(TitleRecord& r, std::int32_t day) {
   const Settled& st = settled_[static_cast<std::size_t>(r.settled)];
-  std::array<double, kChannels> demand{};
-  for (int c = 0; c < kChannels; ++c) demand[c] = st.demand[c] * std::pow(retention_[c], static_cast<double>(day - st.day));
-  add_settled(st, demand, static_cast<std::int32_t>(&r - titles_.data()), -1.0);
+  const auto id = static_cast<std::int32_t>(&r - titles_.data());
+  for (int c = 0; c < kChannels; ++c) {
+    if (st.demand[c] == 0.0) continue;
+    add_settled(st, c, -st.demand[c] * std::pow(retention_[c], static_cast<double>(day - st.day[c])), id);
+  }
   release_settled(r);
 }
 
 void Market::unsettle(std::int32_t id) {
   // A never-leaked settled title that gets a leak: back to a row holding the state a row would
-  // hold after day last_day_, the demand decayed day by day as compute_block does (so exactly the
-  // same bytes), availability 0, every window open with pre-release factor 1.
+  // hold after day last_day_: the demand of each open window decayed day by day as compute_block
+  // does (so exactly the same bytes), availability 0, pre-release factor 1 (no leak before the
+  // windows that opened), the windows still to come pending (their openings are still scheduled).
   TitleRecord& r = titles_[static_cast<std::size_t>(id)];
   const Settled st = settled_[static_cast<std::size_t>(r.settled)];
-  std::array<double, kChannels> demand = st.demand;
-  for (std::int32_t d = st.day; d <= last_day_; ++d)
-    for (int c = 0; c < kChannels; ++c) demand[c] *= retention_[c];
-  add_settled(st, demand, id, -1.0);
+  std::array<double, kChannels> demand{};
+  for (int c = 0; c < kChannels; ++c) {
+    const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
+    if (s < 0 || s > last_day_) continue;  // no window, or one still to open (its opening is scheduled)
+    demand[c] = st.demand[c];
+    for (std::int32_t d = st.day[c]; d <= last_day_; ++d) demand[c] *= retention_[c];
+    add_settled(st, c, -demand[c], id);
+  }
   release_settled(r);
   reserve_rows(n_active_ + 1);
   const Eigen::Index row = n_active_++;
@@ -711,7 +731,6 @@ void Market::unsettle(std::int32_t id) {
   q_eff_(row) = params_.bass_q * r.title.popularity;
   avail_(row) = st.avail;
   flags_[i] = 0;
-  pending_open_[i] = 0;
   for (int c = 0; c < kChannels; ++c) {
     if (has_substitution_) exists_(row, c) = r.title.window_start[static_cast<std::size_t>(c)] >= 0 ? 1.0 : 0.0;
     demand_(row, c) = demand[c];
@@ -762,12 +781,10 @@ Market::BlockResult Market::compute_block(std::int32_t t, Eigen::Index b0, Eigen
   if (update_availability) {
     auto a_new = s.a_new.head(m);
     a_new = (A + (s.p_eff.head(m) + q_eff_.segment(b0, m) * A) * (1.0 - A)).max(0.0).min(1.0);
-    // A row may settle once its availability no longer changes and no window is left to open
-    // (docs/PERFORMANCE.md 15; the leak condition is checked in the in-order stage).
-    const std::uint8_t* po = pending_open_.data() + b0;
+    // A row may settle once its availability no longer changes (docs/PERFORMANCE.md 15; the leak
+    // condition is checked in the in-order stage).
     std::uint8_t* st = settle_.data() + b0;
-    for (Eigen::Index i = 0; i < m; ++i)
-      st[i] = static_cast<std::uint8_t>(static_cast<unsigned>(a_new(i) == A(i)) & static_cast<unsigned>(po[i] == 0));
+    for (Eigen::Index i = 0; i < m; ++i) st[i] = static_cast<std::uint8_t>(a_new(i) == A(i));
     A = a_new;
   }
   for (int c = 0; c < kChannels; ++c) {

@@ -144,8 +144,8 @@ struct LossSummary {
 ///
 /// A title is in the market (the "active set") from its first window day to first window +
 /// life_days (exclusive); the arrays hold only those titles, compacted, so a day costs
-/// O(active titles) whatever the history. Titles whose state has settled (every window open,
-/// availability at its fixed point) leave the arrays for decaying sums (see `Settled` below), so
+/// O(active titles) whatever the history. Titles whose state has settled (availability at its
+/// fixed point) leave the arrays for decaying sums (see `Settled` below), so
 /// a day costs O(unsettled titles + attribution keys); results differ from a pass over every
 /// title only in the last bits. Titles that open before the first step enter at the
 /// first step with their state caught up (earlier days are not counted). A leak recorded while a
@@ -213,10 +213,11 @@ class Market {
     TitleState state = TitleState::Pending;
   };
 
-  // Settled titles (docs/PERFORMANCE.md 15). Once a title's windows have all opened and its
-  // availability has stopped changing (the Bass recursion has reached its fixed point in double
-  // precision, or the title has no leak, past or scheduled), every daily quantity of the title
-  // is a fixed multiple of its demand D_ic, and D_ic only decays by e^{-lambda_c} a day. The
+  // Settled titles (docs/PERFORMANCE.md 15). Once a title's availability has stopped changing
+  // (the Bass recursion has reached its fixed point in double precision, or the title has no
+  // leak, past or scheduled), every daily quantity of the title is a fixed multiple of its demand
+  // D_ic, and D_ic only decays by e^{-lambda_c} a day (a window still to open adds its first
+  // day's demand when it opens, with the pre-release factor of the settled availability). The
   // title then leaves the active arrays and is carried in sums that decay the same way: one per
   // channel for the counterfactual, one per pair of channels for the net lost units, and one per
   // channel for each attribution key (loss slot, P2P, pre-release) for the losses. A day then
@@ -226,10 +227,10 @@ class Market {
   // recursion, so exactly the row it would have been); one that leaves the market is
   // subtracted, its D recomputed with pow().
   struct Settled {
-    std::array<double, kChannels> demand{};  //!< D_ic on day `day`
-    std::array<double, kChannels> lost{};    //!< l_ic = (D - D')/D, fixed
+    std::array<double, kChannels> demand{};  //!< D_ic on day day[c] (0 for a window not yet open)
+    std::array<double, kChannels> lost{};    //!< l_ic = (D - D')/D, fixed once the window is open
+    std::array<std::int32_t, kChannels> day{};
     double avail = 0.0;                      //!< A_i, fixed
-    std::int32_t day = 0;
     std::int32_t key = -1;                   //!< index into keys_, -1: never leaked (loss exactly 0)
   };
   /// Decaying loss sums of the settled titles of one attribution key.
@@ -244,8 +245,10 @@ class Market {
   void unsettle(std::int32_t id);
   void retire_settled(TitleRecord& r, std::int32_t day);
   void release_settled(TitleRecord& r);
-  /// Adds (sign +1) or subtracts (-1) a settled title with demand D (day `day` values) to the sums.
-  void add_settled(const Settled& st, const std::array<double, kChannels>& demand, std::int32_t title, double sign);
+  /// Adds channel `channel` of a settled title with demand D (< 0: takes it out) to the sums.
+  void add_settled(const Settled& st, int channel, double demand, std::int32_t title);
+  /// Window `channel` of settled title `r` opens on `day`.
+  void settled_open(TitleRecord& r, int channel, std::int32_t day);
   std::vector<Settled> settled_;
   std::vector<std::int32_t> settled_free_;
   std::int64_t n_settled_ = 0;
@@ -253,8 +256,7 @@ class Market {
   std::array<std::array<double, kChannels>, kChannels> agg_units_{};      //!< [k][j]: sum_i D_ij u_ikj (net lost units of k)
   std::vector<AggregateKey> keys_;
   std::unordered_map<std::int32_t, std::int32_t> key_index_;              //!< slot * 4 + p2p * 2 + pre -> key
-  std::vector<std::uint8_t> pending_open_;   //!< per row: windows still to open
-  std::vector<std::uint8_t> settle_;         //!< per row: compute_block found A unchanged and no window to open
+  std::vector<std::uint8_t> settle_;         //!< per row: compute_block found A unchanged
   std::vector<std::int32_t> to_settle_;      //!< rows to settle after today's pass, ascending
 
   using DayId = std::pair<std::int32_t, std::int32_t>;  // (day, title id), min-heap order
