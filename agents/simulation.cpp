@@ -808,7 +808,15 @@ void Simulation::race() {
   const auto& tw = cfg_.topsites.tier_weights;
   race_group_wins_.resize(groups_.size());
   for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
-  std::vector<std::pair<std::int32_t, std::uint16_t>> carry;  // wholesale slots nobody got
+  // Wholesale slots nobody got: (title, street tick, slots). Every slot of a film carries the
+  // film's one street date (open_sources() schedules all of its batches with it), so the carried
+  // slot's own street_tick is the street date of the film.
+  struct Carry {
+    std::int32_t title;
+    std::int32_t street;
+    std::uint16_t slots;
+  };
+  std::vector<Carry> carry;
   std::int64_t scene = 0, leaks = 0, leaks_pre = 0;
   std::array<std::int64_t, kCategories> scene_by_cat{};
   for (std::size_t k = 0; k < slots_.size(); ++k) {
@@ -816,8 +824,8 @@ void Simulation::race() {
     if (sl.source == Source::P2PPrerelease) continue;
     if (winner[k] < 0) {
       if (sl.source == Source::Wholesale) {
-        if (!carry.empty() && carry.back().first == sl.title) ++carry.back().second;
-        else carry.emplace_back(sl.title, 1);
+        if (!carry.empty() && carry.back().title == sl.title) ++carry.back().slots;
+        else carry.push_back({sl.title, sl.street_tick, 1});
       }
       continue;
     }
@@ -854,30 +862,10 @@ void Simulation::race() {
       site.leaked_today += leaked;
     }
   }
-  if (!carry.empty()) {
-    // The street date of each carried title: that of its first slot in slots_ order, found in
-    // one pass over the slots (a scan per carried title was 15% of race()).
-    struct Street {
-      std::int32_t tick = -1;  // -1 if no slot of the title is open (as before)
-      bool found = false;
-    };
-    std::unordered_map<std::int32_t, Street> street_of;
-    street_of.reserve(carry.size());
-    for (const auto& c : carry) street_of.emplace(c.first, Street{});
-    std::size_t missing = street_of.size();
-    for (const auto& sl : slots_) {
-      if (missing == 0) break;
-      const auto it = street_of.find(sl.title);
-      if (it == street_of.end() || it->second.found) continue;
-      it->second = {sl.street_tick, true};
-      --missing;
-    }
-    for (const auto& [title, n] : carry) {
-      // Other groups get these discs at the street date.
-      const std::int32_t street = street_of.at(title).tick;
-      schedule(street, {title, kMovie, Source::Disc, n, street});
-    }
-  }
+  // Other groups get the carried discs at the street date. (The street date used to be looked
+  // up as that of the title's first slot in slots_ order, in a pass over every slot with a hash
+  // lookup per slot: the same date, as all of a film's slots carry it.)
+  for (const auto& c : carry) schedule(c.street, {c.title, kMovie, Source::Disc, c.slots, c.street});
 }
 
 // ---------------------------------------------------------------------------------------------
