@@ -191,7 +191,7 @@ void Market::record_leak(std::int32_t title, std::int32_t day, const LeakSource&
   }
   // Only a never-leaked settled title can get here (a leaked one has leak_day <= last_day_):
   // it becomes a row again, to follow its availability from the leak on.
-  if (r.settled >= 0) unsettle(title);
+  if (r.settled) unsettle(title);
   r.leak_day = day;
   r.source = source;
   r.group_slot = group_slot(source.group);
@@ -212,7 +212,6 @@ bool Market::leaked(std::int32_t title) const { return record(title).leak_day !=
 double Market::availability(std::int32_t title) const {
   const TitleRecord& r = record(title);
   if (r.active_row >= 0) return avail_(r.active_row);
-  if (r.settled >= 0) return settled_[static_cast<std::size_t>(r.settled)].avail;
   if (!started_ || r.leak_day == kNever || r.leak_day > last_day_) return 0.0;
   return bass_availability(params_.bass_p, params_.bass_q, r.title.popularity,
                            static_cast<std::int64_t>(last_day_) - r.leak_day);
@@ -240,6 +239,7 @@ void Market::reserve_rows(Eigen::Index rows) {
   row_title_.resize(static_cast<std::size_t>(cap));
   row_group_.resize(static_cast<std::size_t>(cap));
   settle_.resize(static_cast<std::size_t>(cap));
+  settled_day_.resize(static_cast<std::size_t>(cap));
 }
 
 void Market::admit(std::int32_t id, std::int32_t day) {
@@ -249,7 +249,8 @@ void Market::admit(std::int32_t id, std::int32_t day) {
     r.state = TitleState::Done;
     return;
   }
-  reserve_rows(n_active_ + 1);
+  reserve_rows(rows() + 1);
+  if (n_settled_ > 0) move_row(n_active_, rows());  // the first settled row to the end of the settled part
   const Eigen::Index row = n_active_++;
   const bool has_leak = r.leak_day != kNever;
   audience_(row) = r.title.audience;
@@ -298,19 +299,10 @@ void Market::remove_row(Eigen::Index row) {
   const Eigen::Index last = n_active_ - 1;
   --slot_rows_[static_cast<std::size_t>(row_group_[static_cast<std::size_t>(row)])];
   titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(row)])].active_row = -1;
-  if (row != last) {  // keep the active set compact: move the last row into the hole
-    audience_(row) = audience_(last);
-    q_eff_(row) = q_eff_(last);
-    avail_(row) = avail_(last);
-    flags_[static_cast<std::size_t>(row)] = flags_[static_cast<std::size_t>(last)];
-    if (has_substitution_) exists_.row(row) = exists_.row(last);
-    demand_.row(row) = demand_.row(last);
-    pre_factor_.row(row) = pre_factor_.row(last);
-    const auto moved = row_title_[static_cast<std::size_t>(last)];
-    row_title_[static_cast<std::size_t>(row)] = moved;
-    row_group_[static_cast<std::size_t>(row)] = row_group_[static_cast<std::size_t>(last)];
-    titles_[static_cast<std::size_t>(moved)].active_row = static_cast<std::int32_t>(row);
-  }
+  // Keep both parts compact: the last active row fills the hole, the last settled row the last
+  // active row's place.
+  if (row != last) move_row(last, row);
+  if (n_settled_ > 0) move_row(rows() - 1, last);
   --n_active_;
 }
 
@@ -318,7 +310,7 @@ void Market::retire_titles(std::int32_t day) {
   for (const std::int32_t id : exits_.take(day)) {
     TitleRecord& r = titles_[static_cast<std::size_t>(id)];
     if (r.state == TitleState::Active) {
-      if (r.settled >= 0) retire_settled(r, day);
+      if (r.settled) retire_settled(r, day);
       else remove_row(r.active_row);
       r.state = TitleState::Done;
     }
@@ -348,7 +340,7 @@ void Market::open_windows(std::int32_t day) {
     const std::int32_t id = code / kChannels;
     const int c = code % kChannels;
     const TitleRecord& r = titles_[static_cast<std::size_t>(id)];
-    if (r.settled >= 0) {
+    if (r.settled) {
       settled_open(titles_[static_cast<std::size_t>(id)], c, day);
       continue;
     }
@@ -519,10 +511,22 @@ DayTotals Market::advance_one_day(std::int32_t t) {
       for (int k = 0; k < kChannels; ++k) agg_units_[k][j] *= retention_[j];
     }
   }
-  // Rows found settled leave the arrays (highest row first: remove_row moves the last row into
-  // the hole, which is then never a row still to settle).
+  // Rows found settled move to the settled part (highest row first: settle_row moves the last
+  // active row into the row's place, which is then never a row still to settle).
   for (auto it = to_settle_.rbegin(); it != to_settle_.rend(); ++it) settle_row(*it, t);
 
+#ifdef PIRACY_SEATBELTS
+  // Invariant: every row (active part, then settled part) is the row of its title, and a settled
+  // leaked row has its attribution key.
+  for (Eigen::Index i = 0; i < rows(); ++i) {
+    const TitleRecord& tr = titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(i)])];
+    if (tr.active_row != i || tr.settled != (i >= n_active_) || (tr.settled && key_of_known(i) == -2)) {
+      throw ModelError(fmt::format("market seatbelt: day {}: row {} of title {} (its row {}, settled {}) is not where "
+                                   "the title says, or has no attribution key; {} active rows",
+                                   t, i, row_title_[static_cast<std::size_t>(i)], tr.active_row, tr.settled, n_active_));
+    }
+  }
+#endif
   double loss = 0.0;
   for (int c = 0; c < kChannels; ++c) {
     out.loss_by_channel_usd[c] = P.price_usd[c] * lost_units[c];
@@ -608,89 +612,115 @@ void Market::scatter_group_losses(Eigen::Index b0, Eigen::Index m, std::int32_t 
   for (std::size_t j = 0; j < no; ++j) acc[og[j]] += ov[j];
 }
 
-void Market::add_settled(const Settled& st, int j, double demand, std::int32_t title) {
+void Market::move_row(Eigen::Index from, Eigen::Index to) {
+  const auto f = static_cast<std::size_t>(from);
+  const auto t = static_cast<std::size_t>(to);
+  audience_(to) = audience_(from);
+  q_eff_(to) = q_eff_(from);
+  avail_(to) = avail_(from);
+  flags_[t] = flags_[f];
+  if (has_substitution_) exists_.row(to) = exists_.row(from);
+  demand_.row(to) = demand_.row(from);
+  pre_factor_.row(to) = pre_factor_.row(from);
+  row_title_[t] = row_title_[f];
+  row_group_[t] = row_group_[f];
+  settled_day_[t] = settled_day_[f];
+  titles_[static_cast<std::size_t>(row_title_[t])].active_row = static_cast<std::int32_t>(to);
+}
+
+void Market::swap_rows(Eigen::Index a, Eigen::Index b) {
+  if (a == b) return;
+  reserve_rows(rows() + 1);  // the row after the last one holds a while
+  const Eigen::Index spare = rows();
+  move_row(a, spare);
+  move_row(b, a);
+  move_row(spare, b);
+}
+
+std::int32_t Market::key_of(Eigen::Index row, bool create) {
+  const std::uint8_t f = flags_[static_cast<std::size_t>(row)];
+  if ((f & kLeakStarted) == 0) return -1;
+  const std::int32_t slot = row_group_[static_cast<std::size_t>(row)];
+  const std::int32_t code = slot * 4 + ((f & kP2P) != 0 ? 2 : 0) + ((f & kPreRelease) != 0 ? 1 : 0);
+  if (!create) return key_index_.at(code);
+  const auto [it, inserted] = key_index_.try_emplace(code, static_cast<std::int32_t>(keys_.size()));
+  if (inserted) {
+    AggregateKey key;
+    key.slot = slot;
+    key.p2p = (f & kP2P) != 0;
+    key.pre = (f & kPreRelease) != 0;
+    keys_.push_back(key);
+  }
+  return it->second;
+}
+
+std::int32_t Market::key_of_known(Eigen::Index row) const {
+  const std::uint8_t f = flags_[static_cast<std::size_t>(row)];
+  if ((f & kLeakStarted) == 0) return -1;
+  const std::int32_t code = row_group_[static_cast<std::size_t>(row)] * 4 + ((f & kP2P) != 0 ? 2 : 0) +
+                            ((f & kPreRelease) != 0 ? 1 : 0);
+  const auto it = key_index_.find(code);
+  return it == key_index_.end() ? -2 : it->second;
+}
+
+std::int32_t Market::settled_ref_day(Eigen::Index row, int channel) const {
+  // Windows open before the title settled hold D of the day after it settled; one that opened
+  // later holds D of its opening day.
+  const std::int32_t s = titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(row)])]
+                             .title.window_start[static_cast<std::size_t>(channel)];
+  return std::max(settled_day_[static_cast<std::size_t>(row)], s);
+}
+
+void Market::add_settled(Eigen::Index row, int j, double demand, std::int32_t key) {
   // Per unit of D_ij, the title's net lost units of channel k are u_kj = l_j [k = j] - E_k S(k, j) l_j
   // (the recovered part only in channels that recover and that the title has), and its loss in
-  // USD c_j = sum_k price_k u_kj: the terms compute_block forms row by row, regrouped by D_j.
-  // `demand` carries the sign: < 0 takes the title out.
+  // USD c_j = sum_k price_k u_kj, with l_j = 1 - (1 - kappa d_j A) pre_j, the factor of
+  // compute_block (exactly 0 without a leak): the terms compute_block forms row by row,
+  // regrouped by D_j. `demand` carries the sign: < 0 takes the title out.
   const MarketParams& P = params_;
-  const MarketTitle& mt = titles_[static_cast<std::size_t>(title)].title;
-  const double lost = st.lost[static_cast<std::size_t>(j)];
+  const double lost = 1.0 - (1.0 - P.piracy_propensity * P.displacement[static_cast<std::size_t>(j)] * avail_(row)) *
+                                pre_factor_(row, j);
   agg_demand_[static_cast<std::size_t>(j)] += demand;
   double loss_per_unit = 0.0;
   for (int k = 0; k < kChannels; ++k) {
     double u = k == j ? lost : 0.0;
-    if (has_substitution_ && recovers_[k] && mt.window_start[static_cast<std::size_t>(k)] >= 0)
-      u -= P.substitution(k, j) * lost;
+    if (has_substitution_ && recovers_[k] && exists_(row, k) != 0.0) u -= P.substitution(k, j) * lost;
     agg_units_[k][j] += demand * u;
     loss_per_unit += P.price_usd[k] * u;
   }
-  if (st.key >= 0) keys_[static_cast<std::size_t>(st.key)].loss[j] += demand * loss_per_unit;
+  if (key >= 0) keys_[static_cast<std::size_t>(key)].loss[j] += demand * loss_per_unit;
 }
 
 void Market::settle_row(Eigen::Index row, std::int32_t t) {
-  const auto i = static_cast<std::size_t>(row);
-  const std::int32_t id = row_title_[i];
-  TitleRecord& r = titles_[static_cast<std::size_t>(id)];
-  std::int32_t at = 0;
-  if (!settled_free_.empty()) {
-    at = settled_free_.back();
-    settled_free_.pop_back();
-  } else {
-    at = static_cast<std::int32_t>(settled_.size());
-    settled_.emplace_back();
-  }
-  Settled& st = settled_[static_cast<std::size_t>(at)];
-  st.avail = avail_(row);
-  st.key = -1;
-  const std::uint8_t f = flags_[i];
-  if ((f & kLeakStarted) != 0) {
-    const std::int32_t code = row_group_[i] * 4 + ((f & kP2P) != 0 ? 2 : 0) + ((f & kPreRelease) != 0 ? 1 : 0);
-    const auto [it, inserted] = key_index_.try_emplace(code, static_cast<std::int32_t>(keys_.size()));
-    if (inserted) {
-      AggregateKey key;
-      key.slot = row_group_[i];
-      key.p2p = (f & kP2P) != 0;
-      key.pre = (f & kPreRelease) != 0;
-      keys_.push_back(key);
-    }
-    st.key = it->second;
-    ++keys_[static_cast<std::size_t>(st.key)].titles;
-  }
-  for (int c = 0; c < kChannels; ++c) {
-    const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
-    st.day[c] = t + 1;  // compute_block has decayed the row's demand to tomorrow's
-    st.demand[c] = demand_(row, c);
-    st.lost[c] = 0.0;
-    if (s > t) continue;  // opens later (settled_open) or never (outside the title's life): D = 0 until then
-    // The factor of compute_block: D - D' = D (1 - (1 - kappa d_c A) pre_c); exactly 0 without a leak.
-    st.lost[c] = 1.0 - (1.0 - params_.piracy_propensity * params_.displacement[c] * st.avail) * pre_factor_(row, c);
-    add_settled(st, c, st.demand[c], id);
-  }
+  // The row moves to the first place of the settled part: the last active row takes its place.
+  --slot_rows_[static_cast<std::size_t>(row_group_[static_cast<std::size_t>(row)])];
+  const Eigen::Index at = n_active_ - 1;
+  swap_rows(row, at);
+  --n_active_;
   ++n_settled_;
-  remove_row(row);  // r.active_row = -1; the title stays in the market (state Active)
-  r.settled = at;
+  settled_day_[static_cast<std::size_t>(at)] = t + 1;  // compute_block has decayed its demand to tomorrow's
+  const std::int32_t key = key_of(at, true);
+  if (key >= 0) ++keys_[static_cast<std::size_t>(key)].titles;
+  // Windows still to open have D = 0 here and are added by settled_open().
+  for (int c = 0; c < kChannels; ++c)
+    if (demand_(at, c) != 0.0) add_settled(at, c, demand_(at, c), key);
+  titles_[static_cast<std::size_t>(row_title_[static_cast<std::size_t>(at)])].settled = true;
 }
 
 void Market::settled_open(TitleRecord& r, int c, std::int32_t day) {
   // A window of a settled title opens: what open_windows() and compute_block would do for the
   // row (the availability is at its fixed point, so A(s_ic) is the settled A).
-  Settled& st = settled_[static_cast<std::size_t>(r.settled)];
-  st.day[c] = day;
-  st.demand[c] = r.title.audience * day_share_[c];
-  const double pre = r.leak_day < day ? pre_release_factor(c, st.avail) : 1.0;
-  st.lost[c] = 1.0 - (1.0 - params_.piracy_propensity * params_.displacement[c] * st.avail) * pre;
-  add_settled(st, c, st.demand[c], static_cast<std::int32_t>(&r - titles_.data()));
+  const Eigen::Index row = r.active_row;
+  demand_(row, c) = r.title.audience * day_share_[c];
+  pre_factor_(row, c) = r.leak_day < day ? pre_release_factor(c, avail_(row)) : 1.0;
+  add_settled(row, c, demand_(row, c), key_of(row, false));
 }
 
-void Market::release_settled(TitleRecord& r) {
-  const Settled& st = settled_[static_cast<std::size_t>(r.settled)];
-  if (st.key >= 0) {
-    AggregateKey& key = keys_[static_cast<std::size_t>(st.key)];
-    if (--key.titles == 0) key.loss = {};  // no rounding residue for a key without titles
+void Market::forget_settled(std::int32_t key) {
+  if (key >= 0) {
+    AggregateKey& k = keys_[static_cast<std::size_t>(key)];
+    if (--k.titles == 0) k.loss = {};  // no rounding residue for a key without titles
   }
-  settled_free_.push_back(r.settled);
-  r.settled = -1;
   if (--n_settled_ == 0) {  // no rounding residue without titles
     agg_demand_ = {};
     for (auto& row : agg_units_) row = {};
@@ -699,47 +729,39 @@ void Market::release_settled(TitleRecord& r) {
 }
 
 void Market::retire_settled(TitleRecord& r, std::int32_t day) {
-  const Settled& st = settled_[static_cast<std::size_t>(r.settled)];
-  const auto id = static_cast<std::int32_t>(&r - titles_.data());
+  const Eigen::Index row = r.active_row;
+  const std::int32_t key = key_of(row, false);
   for (int c = 0; c < kChannels; ++c) {
-    if (st.demand[c] == 0.0) continue;
-    add_settled(st, c, -st.demand[c] * std::pow(retention_[c], static_cast<double>(day - st.day[c])), id);
+    const double d = demand_(row, c);
+    if (d == 0.0) continue;
+    add_settled(row, c, -d * std::pow(retention_[c], static_cast<double>(day - settled_ref_day(row, c))), key);
   }
-  release_settled(r);
+  const Eigen::Index last = rows() - 1;
+  forget_settled(key);
+  r.active_row = -1;
+  r.settled = false;
+  if (row != last) move_row(last, row);  // keep the settled part compact
 }
 
 void Market::unsettle(std::int32_t id) {
-  // A never-leaked settled title that gets a leak: back to a row holding the state a row would
-  // hold after day last_day_: the demand of each open window decayed day by day as compute_block
-  // does (so exactly the same bytes), availability 0, pre-release factor 1 (no leak before the
-  // windows that opened), the windows still to come pending (their openings are still scheduled).
+  // A never-leaked settled title that gets a leak: back to an active row holding the state a row
+  // would hold after day last_day_: the demand of each open window decayed day by day as
+  // compute_block does (so exactly the same bytes); availability 0 and pre-release factors 1 (no
+  // leak) are already there; windows still to open stay at 0 (their openings are scheduled).
   TitleRecord& r = titles_[static_cast<std::size_t>(id)];
-  const Settled st = settled_[static_cast<std::size_t>(r.settled)];
-  std::array<double, kChannels> demand{};
+  const Eigen::Index row = r.active_row;
   for (int c = 0; c < kChannels; ++c) {
-    const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
-    if (s < 0 || s > last_day_) continue;  // no window, or one still to open (its opening is scheduled)
-    demand[c] = st.demand[c];
-    for (std::int32_t d = st.day[c]; d <= last_day_; ++d) demand[c] *= retention_[c];
-    add_settled(st, c, -demand[c], id);
+    double d = demand_(row, c);
+    if (d == 0.0) continue;
+    for (std::int32_t day = settled_ref_day(row, c); day <= last_day_; ++day) d *= retention_[c];
+    add_settled(row, c, -d, -1);
+    demand_(row, c) = d;
   }
-  release_settled(r);
-  reserve_rows(n_active_ + 1);
-  const Eigen::Index row = n_active_++;
-  const auto i = static_cast<std::size_t>(row);
-  audience_(row) = r.title.audience;
-  q_eff_(row) = params_.bass_q * r.title.popularity;
-  avail_(row) = st.avail;
-  flags_[i] = 0;
-  for (int c = 0; c < kChannels; ++c) {
-    if (has_substitution_) exists_(row, c) = r.title.window_start[static_cast<std::size_t>(c)] >= 0 ? 1.0 : 0.0;
-    demand_(row, c) = demand[c];
-    pre_factor_(row, c) = 1.0;
-  }
-  row_title_[i] = id;
-  row_group_[i] = r.group_slot + 1;
-  ++slot_rows_[static_cast<std::size_t>(row_group_[i])];
-  r.active_row = static_cast<std::int32_t>(row);
+  swap_rows(row, n_active_);  // the first settled row: it becomes the last active one
+  forget_settled(-1);         // (after the swap, which uses the row after the settled part)
+  ++slot_rows_[static_cast<std::size_t>(row_group_[static_cast<std::size_t>(n_active_)])];
+  ++n_active_;
+  r.settled = false;
 }
 
 double Market::next_availability(Eigen::Index row) const {

@@ -145,7 +145,7 @@ struct LossSummary {
 /// A title is in the market (the "active set") from its first window day to first window +
 /// life_days (exclusive); the arrays hold only those titles, compacted, so a day costs
 /// O(active titles) whatever the history. Titles whose state has settled (availability at its
-/// fixed point) leave the arrays for decaying sums (see `Settled` below), so
+/// fixed point) move to a part of the arrays that the daily pass skips and are carried in decaying sums (see below), so
 /// a day costs O(unsettled titles + attribution keys); results differ from a pass over every
 /// title only in the last bits. Titles that open before the first step enter at the
 /// first step with their state caught up (earlier days are not counted). A leak recorded while a
@@ -208,8 +208,8 @@ class Market {
     std::int32_t leak_day = kNever;
     LeakSource source;
     std::int32_t group_slot = -1;        //!< index into group_ids_ once leaked
-    std::int32_t active_row = -1;        //!< row in the active arrays, -1 when not a row
-    std::int32_t settled = -1;           //!< index into settled_ while the title is settled, else -1
+    std::int32_t active_row = -1;        //!< row in the arrays (active or settled part), -1 when not in the market
+    bool settled = false;                //!< its row is in the settled part
     TitleState state = TitleState::Pending;
   };
 
@@ -218,21 +218,16 @@ class Market {
   // leak, past or scheduled), every daily quantity of the title is a fixed multiple of its demand
   // D_ic, and D_ic only decays by e^{-lambda_c} a day (a window still to open adds its first
   // day's demand when it opens, with the pre-release factor of the settled availability). The
-  // title then leaves the active arrays and is carried in sums that decay the same way: one per
-  // channel for the counterfactual, one per pair of channels for the net lost units, and one per
-  // channel for each attribution key (loss slot, P2P, pre-release) for the losses. A day then
-  // costs O(rows + keys) instead of O(titles in the market). The sums add the same terms as the
-  // rows did, in a different order: results differ from a pass over every title in the last bits
-  // only. A settled title that leaks later becomes a row again (with D recomputed by the daily
-  // recursion, so exactly the row it would have been); one that leaves the market is
-  // subtracted, its D recomputed with pow().
-  struct Settled {
-    std::array<double, kChannels> demand{};  //!< D_ic on day day[c] (0 for a window not yet open)
-    std::array<double, kChannels> lost{};    //!< l_ic = (D - D')/D, fixed once the window is open
-    std::array<std::int32_t, kChannels> day{};
-    double avail = 0.0;                      //!< A_i, fixed
-    std::int32_t key = -1;                   //!< index into keys_, -1: never leaked (loss exactly 0)
-  };
+  // title's row then moves to the settled part of the arrays (rows [n_active_, n_active_ +
+  // n_settled_), which the daily pass does not visit: its D, A and pre-release factors stay as
+  // they were, so no memory is added) and the title is carried in sums that decay the same way:
+  // one per channel for the counterfactual, one per pair of channels for the net lost units, and
+  // one per channel for each attribution key (loss slot, P2P, pre-release) for the losses. A day
+  // then costs O(active rows + keys) instead of O(titles in the market). The sums add the same
+  // terms as the rows did, in a different order: results differ from a pass over every title in
+  // the last bits only. A settled title that leaks later becomes an active row again (with D
+  // recomputed by the daily recursion, so exactly the row it would have been); one that leaves
+  // the market is subtracted, its D recomputed with pow().
   /// Decaying loss sums of the settled titles of one attribution key.
   struct AggregateKey {
     std::array<double, kChannels> loss{};  //!< sum_i D_ij c_ij, c_ij: loss in USD per unit of D_ij
@@ -241,17 +236,27 @@ class Market {
     bool p2p = false;
     bool pre = false;
   };
+  [[nodiscard]] Eigen::Index rows() const noexcept { return n_active_ + n_settled_; }
+  /// Copies row `from` (every array) to row `to` and tells the title.
+  void move_row(Eigen::Index from, Eigen::Index to);
+  void swap_rows(Eigen::Index a, Eigen::Index b);
+  /// The attribution key of a leaked row (created if `create`), -1 for a row without a leak.
+  std::int32_t key_of(Eigen::Index row, bool create);
+  /// key_of() without creating: -2 if a leaked row has no key (a seatbelt check).
+  [[nodiscard]] std::int32_t key_of_known(Eigen::Index row) const;
   void settle_row(Eigen::Index row, std::int32_t t);
   void unsettle(std::int32_t id);
   void retire_settled(TitleRecord& r, std::int32_t day);
-  void release_settled(TitleRecord& r);
-  /// Adds channel `channel` of a settled title with demand D (< 0: takes it out) to the sums.
-  void add_settled(const Settled& st, int channel, double demand, std::int32_t title);
+  /// One title fewer in the settled sums (of key `key`, -1 none): no rounding residue once empty.
+  void forget_settled(std::int32_t key);
+  /// Adds channel `channel` of settled row `row` with demand D (< 0: takes it out) to the sums.
+  void add_settled(Eigen::Index row, int channel, double demand, std::int32_t key);
   /// Window `channel` of settled title `r` opens on `day`.
   void settled_open(TitleRecord& r, int channel, std::int32_t day);
-  std::vector<Settled> settled_;
-  std::vector<std::int32_t> settled_free_;
+  /// The day the stored demand of channel c of a settled row refers to.
+  [[nodiscard]] std::int32_t settled_ref_day(Eigen::Index row, int channel) const;
   std::int64_t n_settled_ = 0;
+  std::vector<std::int32_t> settled_day_;  //!< per settled row: the day after it settled
   std::array<double, kChannels> agg_demand_{};                            //!< sum_i D_ij
   std::array<std::array<double, kChannels>, kChannels> agg_units_{};      //!< [k][j]: sum_i D_ij u_ikj (net lost units of k)
   std::vector<AggregateKey> keys_;
