@@ -145,17 +145,19 @@ struct LossSummary {
 /// A title is in the market (the "active set") from its first window day to first window +
 /// life_days (exclusive); the arrays hold only those titles, compacted, so a day costs
 /// O(active titles) whatever the history. Titles whose state has settled (availability at its
-/// fixed point) move to a part of the arrays that the daily pass skips and are carried in decaying sums (see below), so
-/// a day costs O(unsettled titles + attribution keys); results differ from a pass over every
-/// title only in the last bits. Titles that open before the first step enter at the
-/// first step with their state caught up (earlier days are not counted). A leak recorded while a
-/// title is not yet in the market is remembered and the title's availability is caught up when
-/// it enters.
+/// fixed point) move to a part of the arrays that the daily pass skips and are carried in
+/// decaying sums (see "Settled titles" below), so a day costs O(unsettled titles + attribution
+/// keys); results differ from a pass over every title only in the last bits. Titles that open
+/// before the first step enter at the first step with their state caught up (earlier days are
+/// not counted). A leak recorded while a title is not yet in the market is remembered and the
+/// title's availability is caught up when it enters.
 ///
 /// Order within a day t (step): titles whose life ended leave; titles whose first window came
 /// enter; leaks of day t start (A = p); availability advances (Bass); windows opening on day t
-/// get their demand and their pre-release factor (from A_i(t)); then one batched pass computes
-/// D, D', D'', revenue and losses, attributes them, and decays D for day t + 1.
+/// get their demand and their pre-release factor (from A_i(t)); then one batched pass over the
+/// active rows computes D, D', D'', revenue and losses, attributes them, and decays D for day
+/// t + 1; the settled titles' sums add their day t and decay; rows whose availability did not
+/// change settle.
 /// Memory: besides the active arrays, a ledger of 16 bytes per (group, day) with a loss, for
 /// loss_by_group_between().
 class Market {
