@@ -63,6 +63,15 @@ double bass_reference(double p, double q, double pop, int n) {
   return a;
 }
 
+/// A small LCG for the tests' random cases: they need variety, not quality. next(n) is in [0, n).
+struct Lcg {
+  std::uint64_t x;
+  std::uint64_t operator()(std::uint64_t n) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return (x >> 33) % n;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("market parameters are validated", "[economics][market]") {
@@ -404,11 +413,7 @@ TEST_CASE("per-group losses stay exact with a dominant group over many blocks", 
     std::int32_t earlier_leak_day;  // >= 0: a second, earlier-dated leak by group + 1 (replaces the first)
   };
   std::vector<Case> cases;
-  std::uint64_t x = 12345;  // a small LCG: the test needs variety, not quality
-  const auto next = [&x](std::uint64_t n) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return (x >> 33) % n;
-  };
+  Lcg next{12345};
   for (int i = 0; i < 3000; ++i) {
     const auto open = static_cast<std::int32_t>(next(200));
     MarketTitle t = title(1000.0 + static_cast<double>(next(9000)), {open, open + 30, open + 20, open + 90},
@@ -597,11 +602,7 @@ TEST_CASE("settled titles give the figures of a pass over every title", "[econom
   };
   constexpr std::int32_t kNoLeak = -1;
   std::vector<Case> cases;
-  std::uint64_t x = 987654321;  // a small LCG: the test needs variety, not quality
-  const auto next = [&x](std::uint64_t n) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return (x >> 33) % n;
-  };
+  Lcg next{987654321};
   for (int i = 0; i < 1500; ++i) {
     const auto open = static_cast<std::int32_t>(next(900));
     const bool disc = next(4) != 0;
