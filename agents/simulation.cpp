@@ -415,7 +415,7 @@ void Simulation::open_sources() {
   // slots of the other categories (in category order), then those of today's calendar batches
   // (in batch order), each written straight to its place -- a stable counting sort of that
   // sequence, without a second buffer (at 1M sceners ~400,000 slots a day, 10 MB).
-  constexpr std::size_t kSources = static_cast<std::size_t>(Source::P2PPrerelease) + 1;
+  static_assert(static_cast<std::size_t>(Source::P2PPrerelease) + 1 == kSources);
   const auto key = [](std::size_t category, Source source) {
     return category * kSources + static_cast<std::size_t>(source);
   };
@@ -430,6 +430,9 @@ void Simulation::open_sources() {
                                  "reduce the scenario's title rates", start.back(), tick_));
   reserve_scratch(slots_, start.back());
   slots_.resize(start.back());
+  // (index_slots() reads the ranges from here: a pass over the slots to find them again was 2%
+  // of a run at 1M sceners.)
+  std::copy(start.begin(), start.end(), slot_start_.begin());
   for (std::size_t c = 0; c < kCategories; ++c) {
     const Source src = other_source(c);
     auto& at = start[key(c, src)];
@@ -654,26 +657,22 @@ void Simulation::aggregate_decisions() {
 // ---------------------------------------------------------------------------------------------
 
 Simulation::SlotIndex Simulation::index_slots(bool count_wholesale) const {
-  // Ranges of today's slots by (category, source) -- slots_ is sorted that way -- and the
-  // number of slots open in each category (the denominator of attempt probabilities).
-  // Run by run, counting in integers: adding 1.0 to a double per slot chained every slot of a
-  // category through memory (13% of race()); the counts are exact either way.
+  // Ranges of today's slots by (category, source) -- slots_ is sorted that way, and
+  // open_sources() kept where each (category, source) starts -- and the number of slots open in
+  // each category (the denominator of attempt probabilities). Empty ranges stay (0, 0).
   SlotIndex ix;
-  std::array<std::int64_t, kCategories> open{};
-  const std::size_t n = slots_.size();
-  for (std::size_t k = 0; k < n;) {
-    const auto cat = slots_[k].category;
-    const auto src = slots_[k].source;
-    std::size_t e = k + 1;
-    while (e < n && slots_[e].category == cat && slots_[e].source == src) ++e;
-    auto& rg = ix.range[cat][static_cast<std::size_t>(src)];
-    if (rg.second == 0) rg.first = static_cast<std::int64_t>(k);
-    rg.second = static_cast<std::int64_t>(e);
-    if (src != Source::P2PPrerelease && (count_wholesale || src != Source::Wholesale))
-      open[cat] += static_cast<std::int64_t>(e - k);
-    k = e;
+  for (std::size_t c = 0; c < kCategories; ++c) {
+    std::int64_t open = 0;
+    for (std::size_t src = 0; src < kSources; ++src) {
+      const std::size_t key = c * kSources + src;
+      const auto lo = static_cast<std::int64_t>(slot_start_[key]), hi = static_cast<std::int64_t>(slot_start_[key + 1]);
+      if (hi <= lo) continue;
+      ix.range[c][src] = {lo, hi};
+      const auto source = static_cast<Source>(src);
+      if (source != Source::P2PPrerelease && (count_wholesale || source != Source::Wholesale)) open += hi - lo;
+    }
+    ix.open[c] = static_cast<double>(open);
   }
-  for (std::size_t c = 0; c < kCategories; ++c) ix.open[c] = static_cast<double>(open[c]);
   return ix;
 }
 
@@ -739,21 +738,39 @@ void Simulation::race() {
 
   // Winners: the first pre takes the slot; later finishers within the dupe window pre
   // without having seen it and are nuked as dupes; the others abort.
-  reserve_scratch(race_best_, slots_.size());
-  reserve_scratch(race_winner_, slots_.size());
-  race_best_.assign(slots_.size(), std::numeric_limits<double>::infinity());
-  race_winner_.assign(slots_.size(), -1);
+  // A slot's winner is its attempt of least (hours, group): a minimum under a total order (a
+  // group attempts a slot at most once: one stream per range, strictly increasing slots), so it
+  // does not depend on the order in which the attempts are read. With more than one thread and
+  // many slots, each task takes a range of slots and reads every attempt, keeping those of its
+  // range: at 1M sceners the sequential pass's reads of best[] and winner[] (~830,000 slots,
+  // 10 MB) missed the cache, on one core.
+  const std::size_t n_slots = slots_.size();
+  reserve_scratch(race_best_, n_slots);
+  reserve_scratch(race_winner_, n_slots);
+  race_best_.assign(n_slots, std::numeric_limits<double>::infinity());
+  race_winner_.assign(n_slots, -1);
   auto& best = race_best_;
   auto& winner = race_winner_;
-  for (std::size_t chunk = 0; chunk < group_chunks; ++chunk) {
-    for (const auto& at : race_attempts_[chunk]) {
-      const auto k = static_cast<std::size_t>(at.slot);
-      if (at.hours < best[k] || (at.hours == best[k] && at.group < winner[k])) {
-        best[k] = at.hours;
-        winner[k] = at.group;
+  constexpr std::size_t kSplitSlots = 65536;
+  // (the threads this run may use: a global_control limit, as `--threads` sets, does not change
+  // the arena's concurrency)
+  const std::size_t threads = std::min(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism),
+                                       static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency())));
+  const std::size_t parts = n_slots >= kSplitSlots ? threads : 1;
+  tbb::parallel_for(std::size_t{0}, parts, [&](std::size_t part) {
+    const auto lo = static_cast<std::int32_t>(n_slots * part / parts);
+    const auto hi = static_cast<std::int32_t>(n_slots * (part + 1) / parts);
+    for (std::size_t chunk = 0; chunk < group_chunks; ++chunk) {
+      for (const auto& at : race_attempts_[chunk]) {
+        if (at.slot < lo || at.slot >= hi) continue;
+        const auto k = static_cast<std::size_t>(at.slot);
+        if (at.hours < best[k] || (at.hours == best[k] && at.group < winner[k])) {
+          best[k] = at.hours;
+          winner[k] = at.group;
+        }
       }
     }
-  }
+  });
   // Dupes: a count (exact in any order), so counted in parallel over the chunks.
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
   const std::int64_t dupes = tbb::parallel_reduce(
@@ -770,13 +787,26 @@ void Simulation::race() {
       std::plus<>());
   t_.dupes += static_cast<double>(dupes);
 
-  // Whether each won release leaks (one stream per slot, keyed by its uid): drawn in parallel,
-  // since the leak probabilities were fixed in decide(); used in slot order below.
-  reserve_scratch(race_leaked_, slots_.size());
-  race_leaked_.resize(slots_.size());
-  // The won slots' streams are opened StreamBatch::kLanes at a time (docs/PERFORMANCE.md 14): the
-  // same draws and values.
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, slots_.size(), 4096), [&](const tbb::blocked_range<std::size_t>& r) {
+  // The won slots, over fixed chunks of the slots in parallel. In each chunk: whether each won
+  // release leaks (one stream per slot, keyed by its uid, its leak probability fixed in
+  // decide()), then the chunk's counts. The day's wins and leaks are counted per group (integer
+  // additions, the same in any order), the won releases per category, the leaks that may be a
+  // title's first public copy listed in slot order (the market's first-leak records keep that
+  // order), and the wholesale slots nobody got as (title, street tick, slots). The chunks are
+  // then read in slot order. The groups and their sites are updated after it, group by group.
+  // Every update is a count, or recognition_today += c with the same c = recognition_per_release
+  // x tier weight for all of a group's wins today (its best tier does not change during the
+  // race): the same additions whatever the order, so the result is the one of a per-slot update.
+  // Per slot, that update read the 160-byte Group, its site list and every site: a third of
+  // race() at 1M sceners, ~830,000 slots a day (docs/PERFORMANCE.md 10); the pass over the slots
+  // itself, on one core, was another 6% of a 2-thread run there (docs/PERFORMANCE.md 16).
+  reserve_scratch(race_leaked_, n_slots);
+  race_leaked_.resize(n_slots);
+  race_group_wins_.resize(groups_.size());
+  for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
+  const std::size_t slot_chunks = parallel_chunks(n_slots, 4096, race_chunks_, [&](std::size_t chunk, std::size_t k0, std::size_t k1) {
+    // The won slots' streams are opened StreamBatch::kLanes at a time (docs/PERFORMANCE.md 14):
+    // the same draws and values.
     StreamBatch streams;
     std::array<std::size_t, StreamBatch::kLanes> won{};
     std::size_t m = 0;
@@ -789,57 +819,62 @@ void Simulation::race() {
       }
       m = 0;
     };
-    for (std::size_t k = r.begin(); k != r.end(); ++k) {
+    for (std::size_t k = k0; k != k1; ++k) {
       if (slots_[k].source == Source::P2PPrerelease || winner[k] < 0) continue;
       won[m++] = k;
       if (m == StreamBatch::kLanes) draw();
     }
     if (m > 0) draw();
-  });
 
-  // The day's wins and leaks, counted per group in one pass over the slots in slot order (the
-  // market's first-leak records keep that order); the groups and their sites are updated
-  // after it, group by group. Every update is a count, or recognition_today += c with the same
-  // c = recognition_per_release x tier weight for all of a group's wins today (its best tier
-  // does not change during the race): the same additions whatever the order, so the result is
-  // the one of a per-slot update. Per slot, that update read the 160-byte Group, its site list
-  // and every site: a third of race() at 1M sceners, ~830,000 slots a day (docs/PERFORMANCE.md 10).
+    auto& out = race_chunks_[chunk];
+    out.scene = 0;
+    out.leaks = 0;
+    out.scene_by_cat = {};
+    out.first_leaks.clear();
+    out.carry.clear();
+    for (std::size_t k = k0; k != k1; ++k) {
+      const auto& sl = slots_[k];
+      if (sl.source == Source::P2PPrerelease) continue;
+      if (winner[k] < 0) {
+        if (sl.source == Source::Wholesale) {
+          if (!out.carry.empty() && out.carry.back().title == sl.title) ++out.carry.back().slots;
+          else out.carry.push_back({sl.title, sl.street_tick, 1});
+        }
+        continue;
+      }
+      auto& wl = race_group_wins_[static_cast<std::size_t>(winner[k])];
+      std::atomic_ref<std::int32_t>(wl[0]).fetch_add(1, std::memory_order_relaxed);
+      ++out.scene;
+      ++out.scene_by_cat[sl.category];
+      if (race_leaked_[k] != 0) {
+        std::atomic_ref<std::int32_t>(wl[1]).fetch_add(1, std::memory_order_relaxed);
+        ++out.leaks;  // Scene releases that reached public channels
+        // (title_leaked_ changes only in the pass below, after every chunk)
+        if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) out.first_leaks.push_back(static_cast<std::int32_t>(k));
+      }
+    }
+  });
   const auto& sp = cfg_.sceners;
   const auto& tw = cfg_.topsites.tier_weights;
-  race_group_wins_.resize(groups_.size());
-  for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
-  // Wholesale slots nobody got: (title, street tick, slots). Every slot of a film carries the
-  // film's one street date (open_sources() schedules all of its batches with it), so the carried
-  // slot's own street_tick is the street date of the film.
-  struct Carry {
-    std::int32_t title;
-    std::int32_t street;
-    std::uint16_t slots;
-  };
-  std::vector<Carry> carry;
+  auto& carry = race_carry_;
+  carry.clear();
   std::int64_t scene = 0, leaks = 0, leaks_pre = 0;
   std::array<std::int64_t, kCategories> scene_by_cat{};
-  for (std::size_t k = 0; k < slots_.size(); ++k) {
-    const auto& sl = slots_[k];
-    if (sl.source == Source::P2PPrerelease) continue;
-    if (winner[k] < 0) {
-      if (sl.source == Source::Wholesale) {
-        if (!carry.empty() && carry.back().title == sl.title) ++carry.back().slots;
-        else carry.push_back({sl.title, sl.street_tick, 1});
-      }
-      continue;
+  for (std::size_t chunk = 0; chunk < slot_chunks; ++chunk) {
+    const auto& out = race_chunks_[chunk];
+    scene += out.scene;
+    leaks += out.leaks;
+    for (int c = 0; c < kCategories; ++c) scene_by_cat[static_cast<std::size_t>(c)] += out.scene_by_cat[static_cast<std::size_t>(c)];
+    for (const auto k : out.first_leaks) {
+      const auto& sl = slots_[static_cast<std::size_t>(k)];
+      if (title_leaked_[static_cast<std::size_t>(sl.title)]) continue;  // an earlier slot of the title leaked today
+      record_leak(sl.title, {winner[static_cast<std::size_t>(k)], false, sl.pre_release});
+      if (sl.pre_release) ++leaks_pre;
     }
-    auto& wl = race_group_wins_[static_cast<std::size_t>(winner[k])];
-    wl[0] += 1;
-    ++scene;
-    ++scene_by_cat[sl.category];
-    if (race_leaked_[k] != 0) {
-      wl[1] += 1;
-      ++leaks;  // Scene releases that reached public channels
-      if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) {
-        record_leak(sl.title, {winner[k], false, sl.pre_release});
-        if (sl.pre_release) ++leaks_pre;
-      }
+    // A title's unclaimed slots may straddle two chunks: the sequential pass added them up.
+    for (const auto& c : out.carry) {
+      if (!carry.empty() && carry.back().title == c.title) carry.back().slots = static_cast<std::uint16_t>(carry.back().slots + c.slots);
+      else carry.push_back(c);
     }
   }
   t_.scene += static_cast<double>(scene);

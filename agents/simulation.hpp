@@ -122,6 +122,9 @@ class Simulation {
     std::array<double, kCategories> open{};
   };
   [[nodiscard]] SlotIndex index_slots(bool count_wholesale) const;
+  /// Where today's slots of each (category, source) begin in slots_ (key category x kSources +
+  /// source; the last entry is slots_.size()), written by open_sources().
+  std::array<std::size_t, kCategories * kSources + 1> slot_start_{};
   void race();
   void access_market_and_leaks();
   void p2p_releases();
@@ -267,6 +270,22 @@ class Simulation {
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
   std::vector<std::uint8_t> race_leaked_;                 //!< by slot: the won release leaks (scratch)
   std::vector<std::array<std::int32_t, 2>> race_group_wins_;  //!< by group: today's wins and leaked wins (scratch)
+  /// Wholesale slots nobody got in race(): the title, its street tick, the number of slots.
+  struct RaceCarry {
+    std::int32_t title;
+    std::int32_t street;
+    std::uint16_t slots;
+  };
+  /// race(): one fixed chunk of today's slots, counted in parallel, read in slot order.
+  struct RaceChunk {
+    std::int64_t scene = 0;                       //!< won releases
+    std::int64_t leaks = 0;                       //!< won releases that leaked
+    std::array<std::int64_t, kCategories> scene_by_cat{};
+    std::vector<std::int32_t> first_leaks;        //!< leaked slots whose title had not leaked before today
+    std::vector<RaceCarry> carry;                 //!< unclaimed wholesale slots, by title in slot order
+  };
+  std::vector<RaceChunk> race_chunks_;            //!< (reused from day to day)
+  std::vector<RaceCarry> race_carry_;             //!< the day's unclaimed wholesale slots (scratch)
   std::unique_ptr<economics::Market> market_;
   std::vector<std::int32_t> named_ids_;           //!< group id of each named group (-1 removed)
   std::vector<std::int32_t> named_first_scener_;  //!< first reserved scener id of each named group
