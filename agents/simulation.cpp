@@ -800,11 +800,15 @@ void Simulation::race() {
   // Per slot, that update read the 160-byte Group, its site list and every site: a third of
   // race() at 1M sceners, ~830,000 slots a day (docs/PERFORMANCE.md 10); the pass over the slots
   // itself, on one core, was another 6% of a 2-thread run there (docs/PERFORMANCE.md 16).
+  constexpr std::size_t kSlotChunk = 4096;
   reserve_scratch(race_leaked_, n_slots);
   race_leaked_.resize(n_slots);
   race_group_wins_.resize(groups_.size());
   for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
-  const std::size_t slot_chunks = parallel_chunks(n_slots, 4096, race_chunks_, [&](std::size_t chunk, std::size_t k0, std::size_t k1) {
+  // (The counts per group are atomic only when chunks may run side by side: a locked addition
+  // per won slot was a quarter of this pass in the default run on one thread.)
+  const bool split = threads > 1 && n_slots > kSlotChunk;
+  const auto count_chunk = [&](std::size_t chunk, std::size_t k0, std::size_t k1) {
     // The won slots' streams are opened StreamBatch::kLanes at a time (docs/PERFORMANCE.md 14):
     // the same draws and values.
     StreamBatch streams;
@@ -843,17 +847,27 @@ void Simulation::race() {
         continue;
       }
       auto& wl = race_group_wins_[static_cast<std::size_t>(winner[k])];
-      std::atomic_ref<std::int32_t>(wl[0]).fetch_add(1, std::memory_order_relaxed);
+      if (split) std::atomic_ref<std::int32_t>(wl[0]).fetch_add(1, std::memory_order_relaxed);
+      else ++wl[0];
       ++out.scene;
       ++out.scene_by_cat[sl.category];
       if (race_leaked_[k] != 0) {
-        std::atomic_ref<std::int32_t>(wl[1]).fetch_add(1, std::memory_order_relaxed);
+        if (split) std::atomic_ref<std::int32_t>(wl[1]).fetch_add(1, std::memory_order_relaxed);
+        else ++wl[1];
         ++out.leaks;  // Scene releases that reached public channels
         // (title_leaked_ changes only in the pass below, after every chunk)
         if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) out.first_leaks.push_back(static_cast<std::int32_t>(k));
       }
     }
-  });
+  };
+  std::size_t slot_chunks = 0;
+  if (split) {
+    slot_chunks = parallel_chunks(n_slots, kSlotChunk, race_chunks_, count_chunk);
+  } else {
+    slot_chunks = (n_slots + kSlotChunk - 1) / kSlotChunk;
+    if (race_chunks_.size() < slot_chunks) race_chunks_.resize(slot_chunks);
+    for (std::size_t c = 0; c < slot_chunks; ++c) count_chunk(c, c * kSlotChunk, std::min(n_slots, (c + 1) * kSlotChunk));
+  }
   const auto& sp = cfg_.sceners;
   const auto& tw = cfg_.topsites.tier_weights;
   auto& carry = race_carry_;
