@@ -515,7 +515,11 @@ void Simulation::decide() {
   const float chill_decay = static_cast<float>(std::exp(-kLn2 / ep.chill_half_life_days));
   const double perceived_base = ep.detection_per_day * ep.perception;
   const std::size_t n = active_.size();
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
+  // Ranges of 512 sceners or more: with 2,048 the default run's ~3,800 made two halves, and this
+  // phase ran x1.09-1.11 as fast on 2 threads as on 1; x1.14-1.17 with 512 (likely: a second
+  // thread that arrives late, woken or freed from the market's day, takes a smaller share and
+  // keeps the first waiting less). Each scener's draws are its own: any ranges give the same values.
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 512), [&](const tbb::blocked_range<std::size_t>& r) {
     // The decision streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14).
     StreamBatch streams;
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
@@ -801,62 +805,68 @@ void Simulation::race() {
   // race() at 1M sceners, ~830,000 slots a day (docs/PERFORMANCE.md 10); the pass over the slots
   // itself, on one core, was another 6% of a 2-thread run there (docs/PERFORMANCE.md 16).
   constexpr std::size_t kSlotChunk = 4096;
-  reserve_scratch(race_leaked_, n_slots);
-  race_leaked_.resize(n_slots);
   race_group_wins_.resize(groups_.size());
   for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
   // (The counts per group are atomic only when chunks may run side by side: a locked addition
   // per won slot was a quarter of this pass in the default run on one thread.)
   const bool split = threads > 1 && n_slots > kSlotChunk;
   const auto count_chunk = [&](std::size_t chunk, std::size_t k0, std::size_t k1) {
-    // The won slots' streams are opened StreamBatch::kLanes at a time (docs/PERFORMANCE.md 14):
-    // the same draws and values.
-    StreamBatch streams;
-    std::array<std::size_t, StreamBatch::kLanes> won{};
-    std::size_t m = 0;
-    const auto draw = [&] {
-      streams.fill(cfg_.seed, Purpose::Leak, tick_, m, [&](std::size_t l) { return slots_[won[l]].uid; });
-      for (std::size_t l = 0; l < m; ++l) {
-        const std::size_t k = won[l];
-        Stream rng = streams.stream(l);  // Stream(cfg_.seed, Purpose::Leak, slots_[k].uid, tick_)
-        race_leaked_[k] = sample::bernoulli(rng, group_leak_p_[static_cast<std::size_t>(winner[k])]) ? 1 : 0;
-      }
-      m = 0;
-    };
-    for (std::size_t k = k0; k != k1; ++k) {
-      if (slots_[k].source == Source::P2PPrerelease || winner[k] < 0) continue;
-      won[m++] = k;
-      if (m == StreamBatch::kLanes) draw();
-    }
-    if (m > 0) draw();
-
     auto& out = race_chunks_[chunk];
     out.scene = 0;
     out.leaks = 0;
     out.scene_by_cat = {};
     out.first_leaks.clear();
-    out.carry.clear();
-    for (std::size_t k = k0; k != k1; ++k) {
-      const auto& sl = slots_[k];
-      if (sl.source == Source::P2PPrerelease) continue;
-      if (winner[k] < 0) {
-        if (sl.source == Source::Wholesale) {
-          if (!out.carry.empty() && out.carry.back().title == sl.title) ++out.carry.back().slots;
-          else out.carry.push_back({sl.title, sl.street_tick, 1});
+    // The chunk's won slots, in slot order, StreamBatch::kLanes at a time: whether each leaks
+    // (their streams opened together, docs/PERFORMANCE.md 14: the same draws and values), then
+    // their counts.
+    StreamBatch streams;
+    std::array<std::size_t, StreamBatch::kLanes + 1> won{};
+    const auto take = [&](std::size_t m) {
+      streams.fill(cfg_.seed, Purpose::Leak, tick_, m, [&](std::size_t l) { return slots_[won[l]].uid; });
+      for (std::size_t l = 0; l < m; ++l) {
+        const std::size_t k = won[l];
+        Stream rng = streams.stream(l);  // Stream(cfg_.seed, Purpose::Leak, slots_[k].uid, tick_)
+        const bool leaks = sample::bernoulli(rng, group_leak_p_[static_cast<std::size_t>(winner[k])]);
+        const auto& sl = slots_[k];
+        auto& wl = race_group_wins_[static_cast<std::size_t>(winner[k])];
+        if (split) {
+          std::atomic_ref<std::int32_t>(wl[0]).fetch_add(1, std::memory_order_relaxed);
+          std::atomic_ref<std::int32_t>(wl[1]).fetch_add(leaks ? 1 : 0, std::memory_order_relaxed);
+        } else {
+          wl[0] += 1;
+          wl[1] += leaks ? 1 : 0;
         }
-        continue;
-      }
-      auto& wl = race_group_wins_[static_cast<std::size_t>(winner[k])];
-      if (split) std::atomic_ref<std::int32_t>(wl[0]).fetch_add(1, std::memory_order_relaxed);
-      else ++wl[0];
-      ++out.scene;
-      ++out.scene_by_cat[sl.category];
-      if (race_leaked_[k] != 0) {
-        if (split) std::atomic_ref<std::int32_t>(wl[1]).fetch_add(1, std::memory_order_relaxed);
-        else ++wl[1];
-        ++out.leaks;  // Scene releases that reached public channels
+        ++out.scene_by_cat[sl.category];
+        out.leaks += leaks ? 1 : 0;  // Scene releases that reached public channels
         // (title_leaked_ changes only in the pass below, after every chunk)
-        if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) out.first_leaks.push_back(static_cast<std::int32_t>(k));
+        if (leaks && sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)])
+          out.first_leaks.push_back(static_cast<std::int32_t>(k));
+      }
+      out.scene += static_cast<std::int64_t>(m);
+    };
+    // Listed without a branch: about a third of the slots are won, at random, and a per-slot
+    // test's branch mispredicted (valgrind --branch-sim: 7.4M mispredictions in this pass of a
+    // shortened default run, 1.6M without).
+    std::size_t m = 0;
+    for (std::size_t k = k0; k != k1; ++k) {
+      won[m] = k;
+      m += static_cast<std::size_t>(slots_[k].source != Source::P2PPrerelease) & static_cast<std::size_t>(winner[k] >= 0);
+      if (m == StreamBatch::kLanes) {
+        take(m);
+        m = 0;
+      }
+    }
+    if (m > 0) take(m);
+    // The wholesale slots nobody got, in slot order: they lie in one range per category.
+    out.carry.clear();
+    for (std::size_t c = 0; c < kCategories; ++c) {
+      const std::size_t key = c * kSources + static_cast<std::size_t>(Source::Wholesale);
+      const std::size_t lo = std::max(k0, slot_start_[key]), hi = std::min(k1, slot_start_[key + 1]);
+      for (std::size_t k = lo; k < hi; ++k) {
+        if (winner[k] >= 0) continue;
+        const auto& sl = slots_[k];
+        if (!out.carry.empty() && out.carry.back().title == sl.title) ++out.carry.back().slots;
+        else out.carry.push_back({sl.title, sl.street_tick, 1});
       }
     }
   };
@@ -1020,7 +1030,8 @@ void Simulation::enforcement() {
   // Only the listed sceners' daily flags are reset: every reader of detected, caught and
   // sold_today checks that the scener is Active, and an Active scener is always listed.
   const std::size_t n = active_.size();
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 2048), [&](const tbb::blocked_range<std::size_t>& r) {
+  // (Ranges of 512 or more sceners, as in decide(): docs/PERFORMANCE.md 16.)
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 512), [&](const tbb::blocked_range<std::size_t>& r) {
     // The detection streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14).
     StreamBatch detection;
     for (std::size_t k = r.begin(); k != r.end(); ++k) {

@@ -268,7 +268,6 @@ class Simulation {
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by chunk of 256 listed groups (reused from day to day)
   std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
   std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
-  std::vector<std::uint8_t> race_leaked_;                 //!< by slot: the won release leaks (scratch)
   std::vector<std::array<std::int32_t, 2>> race_group_wins_;  //!< by group: today's wins and leaked wins (scratch)
   /// Wholesale slots nobody got in race(): the title, its street tick, the number of slots.
   struct RaceCarry {
