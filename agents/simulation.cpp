@@ -756,10 +756,9 @@ void Simulation::race() {
   auto& best = race_best_;
   auto& winner = race_winner_;
   constexpr std::size_t kSplitSlots = 65536;
-  // (the threads this run may use: a global_control limit, as `--threads` sets, does not change
-  // the arena's concurrency)
-  const std::size_t threads = std::min(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism),
-                                       static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency())));
+  // (usable_threads(): a global_control limit, as `--threads` sets, does not change the arena's
+  // concurrency)
+  const auto threads = static_cast<std::size_t>(std::max(1, usable_threads()));
   const std::size_t parts = n_slots >= kSplitSlots ? threads : 1;
   tbb::parallel_for(std::size_t{0}, parts, [&](std::size_t part) {
     const auto lo = static_cast<std::int32_t>(n_slots * part / parts);
