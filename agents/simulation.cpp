@@ -1045,6 +1045,7 @@ void Simulation::enforcement() {
         const auto ia = static_cast<std::size_t>(active_[k + kPrefetchAhead]);
         const auto ga = sc_.group[ia];
         __builtin_prefetch(group_pay_.data() + (ga < 0 ? 0 : ga));
+        __builtin_prefetch(sc_.hat.data() + ia);  // (its address waits for the action otherwise)
       }
       const auto i = static_cast<std::size_t>(active_[k]);
       sc_.detected[i] = 0;
