@@ -433,16 +433,22 @@ void Simulation::open_sources() {
   // (index_slots() reads the ranges from here: a pass over the slots to find them again was 2%
   // of a run at 1M sceners.)
   std::copy(start.begin(), start.end(), slot_start_.begin());
+  // The other categories' slots are each a function of its place only: written in parallel (at
+  // 1M sceners ~700,000 a day, 17 MB, were most of this phase, on one core: docs/PERFORMANCE.md 16).
   for (std::size_t c = 0; c < kCategories; ++c) {
     const Source src = other_source(c);
     auto& at = start[key(c, src)];
-    for (std::uint64_t k = 0; k < other_slots[c]; ++k)
-      slots_[at++] = {.uid = (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull),
-                      .title = -1,
-                      .street_tick = -1,
-                      .category = static_cast<std::uint8_t>(c),
-                      .source = src,
-                      .pre_release = false};
+    const std::size_t first = at;
+    tbb::parallel_for(tbb::blocked_range<std::uint64_t>(0, other_slots[c], 16384), [&](const tbb::blocked_range<std::uint64_t>& r) {
+      for (std::uint64_t k = r.begin(); k != r.end(); ++k)
+        slots_[first + k] = {.uid = (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull),
+                             .title = -1,
+                             .street_tick = -1,
+                             .category = static_cast<std::uint8_t>(c),
+                             .source = src,
+                             .pre_release = false};
+    });
+    at += other_slots[c];
   }
   for (const auto& b : batches) {
     const bool pre = b.source == Source::Wholesale || b.source == Source::P2PPrerelease;
