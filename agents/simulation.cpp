@@ -89,8 +89,12 @@ void reserve_scratch(std::vector<T>& v, std::size_t n) {
   v = std::vector<T>();
   v.reserve(n + n / 8);
 }
-/// Active-list ids per chunk of the chunked scener passes (64 KB of ids).
-constexpr std::size_t kActiveChunk = 16384;
+/// Active-list ids per chunk of the chunked scener passes: 1/16 of the list, between 2,048 and
+/// 16,384 ids (64 KB). A function of the list's length only, never of the thread count (the chunks'
+/// results are read in order: any chunking gives the same values). The default run's ~3,800
+/// sceners made one chunk of 16,384, so these passes never split (docs/PERFORMANCE.md 16); at 1M
+/// sceners more, smaller chunks cost memory (one set of lists per chunk).
+constexpr std::size_t active_chunk(std::size_t n) { return std::clamp<std::size_t>(n / 16, 2048, 16384); }
 constexpr double kLn2 = 0.69314718055994530942;
 /// dissolved_tick of a group that never had members (or a named group never founded).
 constexpr std::int32_t kNeverExisted = -2;
@@ -619,7 +623,7 @@ void Simulation::aggregate_decisions() {
   group_tally_.resize(groups_.size());
   for (const auto gid : alive_groups_) group_tally_[static_cast<std::size_t>(gid)] = GroupTally{};
   const std::size_t n = active_.size();
-  const std::size_t chunks = parallel_chunks(n, kActiveChunk, agg_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+  const std::size_t chunks = parallel_chunks(n, active_chunk(n), agg_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
     auto& out = agg_chunks_[c];
     out.releasing.clear();
     out.sellers.clear();
@@ -1111,7 +1115,7 @@ void Simulation::enforcement() {
   // peer ban touch only the scener itself and are done in the chunk pass.
   const double keep = 1.0 - 1.0 / ap.account_days;
   for (auto& s : sites_) s.sold_accounts *= keep;
-  const std::size_t chunks = parallel_chunks(n, kActiveChunk, enf_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+  const std::size_t chunks = parallel_chunks(n, active_chunk(n), enf_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
     auto& out = enf_chunks_[c];
     out.sellers.clear();
     out.imitations.clear();
@@ -1693,7 +1697,7 @@ void Simulation::structural_change() {
   // (g) Sceners between groups join one, or found a new group.
   // Found in parallel over fixed chunks of the Active list, concatenated in id order.
   const std::size_t chunks =
-      parallel_chunks(active_.size(), kActiveChunk, homeless_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+      parallel_chunks(active_.size(), active_chunk(active_.size()), homeless_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
         auto& out = homeless_chunks_[c];
         out.clear();
         for (std::size_t k = k0; k < k1; ++k) {
