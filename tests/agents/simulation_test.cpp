@@ -170,16 +170,7 @@ TEST_CASE("outputs are identical for 1, 2 and 4 threads", "[agents][reproducibil
 TEST_CASE("outputs are identical for 1 and 2 threads when the race splits its slots between tasks", "[agents][reproducibility]") {
   // race() splits the search for each slot's winner between tasks from 65,536 slots a day on
   // (never in the small scenarios): the default scenario x20 over two weeks, ~100,000 slots a day.
-  ScenarioConfig c;
-  c.name = "large";
-  c.calendar.burn_in_start = *Date::parse("2020-08-01");
-  c.calendar.start = *Date::parse("2020-08-01");
-  c.calendar.end = *Date::parse("2020-08-14");
-  for (int k = 0; k < kCategories; ++k) c.categories[k].titles_per_day *= 20;
-  c.sceners.initial_sceners = 120000;
-  c.sceners.entry_per_day *= 20;
-  c.groups.initial_groups = 13333;
-  for (auto& t : c.topsites.tier_sizes) t *= 20;
+  const auto c = testing::large_scenario();
   const auto one = run(c, 1);
   const auto two = run(c, 2);
   const auto& s = one->series();

@@ -47,6 +47,23 @@ inline ScenarioConfig small_raid_scenario(std::uint64_t seed = 7) {
   return c;
 }
 
+/// The default scenario x20 (120,000 sceners, ~100,000 slots a day) over two weeks of 2020, without
+/// named groups or operations: large enough that race() splits its search for winners between
+/// tasks (from 65,536 slots a day) and the chunked scener passes make 16 chunks.
+inline ScenarioConfig large_scenario() {
+  ScenarioConfig c;
+  c.name = "large";
+  c.calendar.burn_in_start = *Date::parse("2020-08-01");
+  c.calendar.start = *Date::parse("2020-08-01");
+  c.calendar.end = *Date::parse("2020-08-14");
+  for (int k = 0; k < kCategories; ++k) c.categories[k].titles_per_day *= 20;
+  c.sceners.initial_sceners = 120000;
+  c.sceners.entry_per_day *= 20;
+  c.groups.initial_groups = 13333;
+  for (auto& t : c.topsites.tier_sizes) t *= 20;
+  return c;
+}
+
 inline double total(const Simulation& sim, const std::string& col) {
   const auto& s = sim.series();
   return s.over(col, s.first_day(), s.first_day() + (s.days() - 1));
