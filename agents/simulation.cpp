@@ -829,7 +829,7 @@ void Simulation::race() {
     // (their streams opened together, docs/PERFORMANCE.md 14: the same draws and values), then
     // their counts.
     StreamBatch streams;
-    std::array<std::size_t, StreamBatch::kLanes + 1> won{};
+    std::array<std::size_t, StreamBatch::kLanes> won{};  // (written at m < kLanes: a full batch is taken at once)
     const auto take = [&](std::size_t m) {
       streams.fill(cfg_.seed, Purpose::Leak, tick_, m, [&](std::size_t l) { return slots_[won[l]].uid; });
       for (std::size_t l = 0; l < m; ++l) {
@@ -866,7 +866,9 @@ void Simulation::race() {
       }
     }
     if (m > 0) take(m);
-    // The wholesale slots nobody got, in slot order: they lie in one range per category.
+    // The wholesale slots nobody got, in slot order: they lie in one range per category. Every
+    // slot of a film carries the film's one street date (open_sources() schedules all of its
+    // batches with it), so a carried slot's own street_tick is the film's street date.
     out.carry.clear();
     for (std::size_t c = 0; c < kCategories; ++c) {
       const std::size_t key = c * kSources + static_cast<std::size_t>(Source::Wholesale);
