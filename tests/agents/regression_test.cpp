@@ -52,23 +52,27 @@ void compare(const json& got, const json& want, const std::string& path) {
     CHECK(got == want);
   }
 }
+
+/// Compares `got` with the expected figures in `path`, or rewrites them under PIRACY_REGENERATE.
+void check_expected(const json& got, const std::string& path, const std::string& label) {
+  if (std::getenv("PIRACY_REGENERATE") != nullptr) {
+    std::ofstream(path) << got.dump(2) << "\n";
+    WARN("regenerated " << path);
+    return;
+  }
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  std::stringstream buf;
+  buf << in.rdbuf();
+  compare(got, json::parse(buf.str()), label);
+}
 }  // namespace
 
 TEST_CASE("the small raid scenario reproduces its expected figures", "[regression][small][agents]") {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
   Simulation sim(testing::small_raid_scenario());
   sim.run();
-  const auto got = figures(sim);
-  if (std::getenv("PIRACY_REGENERATE") != nullptr) {
-    std::ofstream(kExpected) << got.dump(2) << "\n";
-    WARN("regenerated " << kExpected);
-    return;
-  }
-  std::ifstream in(kExpected);
-  REQUIRE(in.good());
-  std::stringstream buf;
-  buf << in.rdbuf();
-  compare(got, json::parse(buf.str()), "figures");
+  check_expected(figures(sim), kExpected, "figures");
 }
 
 TEST_CASE("the large scenario reproduces its expected figures", "[regression][agents]") {
@@ -85,14 +89,5 @@ TEST_CASE("the large scenario reproduces its expected figures", "[regression][ag
   for (const char* col : {"releases_scene", "releases_p2p", "slots_open", "dupes_nuked", "leaks_scene", "sellers",
                           "seller_income_usd", "new_sceners", "retired", "groups_formed", "groups_dissolved"})
     got[col] = testing::total(sim, col);
-  if (std::getenv("PIRACY_REGENERATE") != nullptr) {
-    std::ofstream(kLargeExpected) << got.dump(2) << "\n";
-    WARN("regenerated " << kLargeExpected);
-    return;
-  }
-  std::ifstream in(kLargeExpected);
-  REQUIRE(in.good());
-  std::stringstream buf;
-  buf << in.rdbuf();
-  compare(got, json::parse(buf.str()), "totals");
+  check_expected(got, kLargeExpected, "totals");
 }
