@@ -43,12 +43,19 @@ void BM_StreamCreateTwoUniforms(benchmark::State& state) {
 BENCHMARK(BM_StreamCreateTwoUniforms);
 
 /// The same streams, their first blocks computed StreamBatch::kLanes at a time (as decide() and
-/// the payoff loop do): the same values. Items = streams.
+/// the payoff loop do): the same values. Items = streams. Argument: the path (0 portable, 1 SSE2,
+/// 2 AVX2, 3 AVX-512; a path the CPU lacks is skipped); fill() itself takes
+/// StreamBatch::default_path().
 void BM_StreamBatchTwoUniforms(benchmark::State& state) {
+  const auto path = static_cast<piracy::StreamBatch::Path>(state.range(0));
+  if (!piracy::StreamBatch::supported(path)) {
+    state.SkipWithError("this CPU lacks the path");
+    return;
+  }
   std::uint64_t i = 0;
   piracy::StreamBatch batch;
   for (auto _ : state) {
-    batch.fill(20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
+    batch.fill(path, 20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
     double x = 0.0;
     for (std::size_t l = 0; l < batch.size(); ++l) {
       Stream rng = batch.stream(l);
@@ -60,7 +67,26 @@ void BM_StreamBatchTwoUniforms(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(piracy::StreamBatch::kLanes));
 }
-BENCHMARK(BM_StreamBatchTwoUniforms);
+BENCHMARK(BM_StreamBatchTwoUniforms)->DenseRange(0, 3)->ArgName("path");
+
+/// The ten Philox rounds of one batch alone (what the path changes). Items = streams.
+void BM_StreamBatchFill(benchmark::State& state) {
+  const auto path = static_cast<piracy::StreamBatch::Path>(state.range(0));
+  if (!piracy::StreamBatch::supported(path)) {
+    state.SkipWithError("this CPU lacks the path");
+    return;
+  }
+  std::uint64_t i = 0;
+  piracy::StreamBatch batch;
+  for (auto _ : state) {
+    batch.fill(path, 20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
+    i += piracy::StreamBatch::kLanes;
+    benchmark::DoNotOptimize(batch);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(piracy::StreamBatch::kLanes));
+}
+BENCHMARK(BM_StreamBatchFill)->DenseRange(0, 3)->ArgName("path");
 
 /// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
 /// Items = uniforms.

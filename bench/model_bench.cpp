@@ -31,6 +31,7 @@
 #include "agents/params.hpp"
 #include "agents/simulation.hpp"
 #include "engine/error.hpp"
+#include "engine/rng.hpp"
 #include "piracy/version.hpp"
 
 namespace {
@@ -276,6 +277,9 @@ int main(int argc, char** argv) try {
   out["commit"] = piracy::kGitCommit;
   out["nproc"] = sysconf(_SC_NPROCESSORS_ONLN);
   out["cpu"] = cpu_model();
+  // The vector width of the batched random streams (engine/rng.hpp; PIRACY_RNG_PATH overrides it):
+  // it moves the figures, never the results.
+  out["rng_path"] = piracy::StreamBatch::name(piracy::StreamBatch::default_path());
 #ifdef NDEBUG
   out["build"] = "release";
 #else
@@ -293,6 +297,8 @@ int main(int argc, char** argv) try {
 
   const Date start = Date::from_ymd(2020, 1, 1);
   if (skip_sizes) sizes.clear();
+  fmt::print("random streams batched with {} (PIRACY_RNG_PATH=portable|sse2|avx2|avx512 chooses)\n",
+             piracy::StreamBatch::name(piracy::StreamBatch::default_path()));
   if (!sizes.empty()) {
     fmt::print("Whole-model throughput (scaled default scenario, from {}; scener-steps = active sceners x ticks)\n",
                start.iso());

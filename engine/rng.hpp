@@ -13,9 +13,20 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+// Wider paths for StreamBatch, chosen at run time (the build targets the x86-64 baseline, so no
+// -march flag is needed and one binary runs everywhere): GCC and Clang compile a function for a
+// wider ISA with __attribute__((target)) and report the CPU's features with __builtin_cpu_supports.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PIRACY_RNG_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define PIRACY_RNG_X86_DISPATCH 0
+#endif
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 namespace piracy {
 
@@ -110,35 +121,89 @@ class Stream {
 /// A fresh Stream computes its first block alone: ten rounds, each waiting for the previous
 /// one's two 32x32->64-bit multiplications. When every scener opens a stream a day this was ~6%
 /// of a run (`Stream::refill` in `perf record`), and the chain of one scener's block held up the
-/// scener's work. Here the blocks of kLanes streams are computed side by side: with SSE2 (the
-/// x86-64 baseline, no -march needed) each `pmuludq` multiplies two lanes, and the eight vectors
-/// of a word are independent, so the core overlaps them (docs/PERFORMANCE.md 14).
+/// scener's work. Here the blocks of kLanes streams are computed side by side, each 32-bit word
+/// in the low half of a 64-bit lane, so that one `pmuludq` multiplies a word of every lane of a
+/// vector. The vector width is the widest the CPU has, chosen once at run time (Path):
+///   - SSE2 (the x86-64 baseline): 2 lanes per vector, eight independent vectors per word;
+///   - AVX2: 4 lanes per vector (half the instructions: docs/PERFORMANCE.md 17);
+///   - AVX-512F: 8 lanes per vector, and a three-way XOR in one `vpternlogq`.
+/// Every path is the same integer arithmetic, so the path never changes a value.
 ///
 /// The arithmetic is Random123's Philox4x32-10 (philox.h: _philox4x32round, _philox4x32bumpkey),
 /// so stream(l) is the very stream Stream(seed, purpose, entity_l, tick) and gives the same
-/// values (tests/engine/rng_test.cpp checks both paths against Random123 for random keys and
-/// counters).
+/// values (tests/engine/rng_test.cpp checks every path the CPU has against Random123 for random
+/// keys and counters).
 class StreamBatch {
  public:
   static constexpr std::size_t kLanes = 16;
+
+  /// How the ten rounds are computed. Portable: plain 64-bit integers (any target).
+  enum class Path { Portable, Sse2, Avx2, Avx512 };
+
+  /// Whether this build and this CPU can take `path`.
+  [[nodiscard]] static bool supported(Path path) noexcept {
+    switch (path) {
+      case Path::Portable: return true;
+#if defined(__SSE2__)
+      case Path::Sse2: return true;
+#endif
+#if PIRACY_RNG_X86_DISPATCH
+      case Path::Avx2: return cpu().avx2;
+      case Path::Avx512: return cpu().avx512f;
+#endif
+      default: return false;
+    }
+  }
+
+  /// The path fill() takes, decided once per process: the one the environment variable
+  /// PIRACY_RNG_PATH names (portable, sse2, avx2 or avx512) if the CPU has it; else AVX-512 on
+  /// AMD CPUs, AVX2 on others, SSE2 without AVX2. (AVX-512 multiplications lower the clock of
+  /// the whole core for a while on several generations of Intel server CPUs, which would slow the
+  /// scalar code around them; Zen 4 and Zen 5 run them at full speed.) No choice changes a value.
+  [[nodiscard]] static Path default_path() noexcept {
+    static const Path path = best();
+    return path;
+  }
+
+  /// The name of a path, as PIRACY_RNG_PATH spells it.
+  [[nodiscard]] static const char* name(Path path) noexcept {
+    switch (path) {
+      case Path::Sse2: return "sse2";
+      case Path::Avx2: return "avx2";
+      case Path::Avx512: return "avx512";
+      default: return "portable";
+    }
+  }
 
   /// Computes the first blocks of Stream(seed, purpose, entity(l), tick) for lanes l < n
   /// (n is capped at kLanes; `entity` is called once per lane, in lane order).
   template <class EntityOf>
   void fill(std::uint64_t seed, Purpose purpose, std::int64_t tick, std::size_t n, EntityOf&& entity) noexcept {
+    fill(default_path(), seed, purpose, tick, n, entity);
+  }
+
+  /// fill() along a given path (tests and benchmarks); an unsupported path falls back to the
+  /// portable one.
+  template <class EntityOf>
+  void fill(Path path, std::uint64_t seed, Purpose purpose, std::int64_t tick, std::size_t n, EntityOf&& entity) noexcept {
     load(seed, purpose, tick, n, entity);
-#if defined(__SSE2__)
-    rounds_sse2();
-#else
-    rounds_portable();
+    if (!supported(path)) path = Path::Portable;
+    switch (path) {
+#if PIRACY_RNG_X86_DISPATCH
+      case Path::Avx512: rounds_avx512(); break;
+      case Path::Avx2: rounds_avx2(); break;
 #endif
+#if defined(__SSE2__)
+      case Path::Sse2: rounds_sse2(); break;
+#endif
+      default: rounds_portable(); break;
+    }
   }
 
   /// fill() without SIMD: the path of targets without SSE2, kept callable for tests.
   template <class EntityOf>
   void fill_portable(std::uint64_t seed, Purpose purpose, std::int64_t tick, std::size_t n, EntityOf&& entity) noexcept {
-    load(seed, purpose, tick, n, entity);
-    rounds_portable();
+    fill(Path::Portable, seed, purpose, tick, n, entity);
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
@@ -163,13 +228,17 @@ class StreamBatch {
     n_ = n < kLanes ? n : kLanes;
     for (std::size_t l = 0; l < n_; ++l) entity_[l] = static_cast<std::uint64_t>(entity(l));
     for (std::size_t l = n_; l < kLanes; ++l) entity_[l] = 0;  // unused lanes: any counter does
-    // The counter layout of Stream's constructor. Each 32-bit word sits in the low half of a
-    // 64-bit lane: pmuludq multiplies the low halves of 64-bit lanes into full products. The
-    // high halves hold garbage after the first round and are never read as part of a word.
+  }
+
+  /// The counter layout of Stream's constructor in x_, for the portable and SSE2 paths. Each
+  /// 32-bit word sits in the low half of a 64-bit lane: pmuludq multiplies the low halves of
+  /// 64-bit lanes into full products. The high halves hold garbage after the first round and
+  /// are never read as part of a word.
+  void set_counters() noexcept {
     for (std::size_t l = 0; l < kLanes; ++l) {
-      x_[0][l] = static_cast<std::uint32_t>(purpose);
+      x_[0][l] = static_cast<std::uint32_t>(purpose_);
       x_[1][l] = static_cast<std::uint32_t>(entity_[l]);
-      x_[2][l] = static_cast<std::uint32_t>(tick);
+      x_[2][l] = static_cast<std::uint32_t>(tick_);
       x_[3][l] = static_cast<std::uint64_t>(static_cast<std::uint32_t>(entity_[l] >> 32) << 24);
     }
   }
@@ -177,6 +246,7 @@ class StreamBatch {
   /// One Philox round: (hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0) with (hi0, lo0) = M0 x0 and
   /// (hi1, lo1) = M1 x2; the key is bumped between rounds.
   void rounds_portable() noexcept {
+    set_counters();
     std::uint64_t k0 = static_cast<std::uint32_t>(seed_), k1 = static_cast<std::uint32_t>(seed_ >> 32);
     for (int round = 0; round < 10; ++round) {
       for (std::size_t l = 0; l < kLanes; ++l) {
@@ -194,6 +264,7 @@ class StreamBatch {
 
 #if defined(__SSE2__)
   void rounds_sse2() noexcept {
+    set_counters();
     constexpr std::size_t kVectors = kLanes / 2;  // two 64-bit lanes per __m128i
     const __m128i m0 = _mm_set1_epi64x(kM0), m1 = _mm_set1_epi64x(kM1);
     const __m128i w0 = _mm_set1_epi64x(kW0), w1 = _mm_set1_epi64x(kW1);
@@ -228,12 +299,140 @@ class StreamBatch {
   }
 #endif
 
+#if PIRACY_RNG_X86_DISPATCH
+  struct CpuFeatures {
+    bool avx2 = false, avx512f = false, amd = false;
+  };
+  static const CpuFeatures& cpu() noexcept {
+    static const CpuFeatures f = [] {
+      __builtin_cpu_init();  // needed when called before main (a static initializer)
+      CpuFeatures c;
+      c.avx2 = __builtin_cpu_supports("avx2");
+      c.avx512f = __builtin_cpu_supports("avx512f");
+      c.amd = __builtin_cpu_is("amd");
+      return c;
+    }();
+    return f;
+  }
+#endif
+
+  static Path best() noexcept {
+    if (const char* want = std::getenv("PIRACY_RNG_PATH"); want != nullptr) {
+      for (const auto p : {Path::Portable, Path::Sse2, Path::Avx2, Path::Avx512})
+        if (std::strcmp(want, name(p)) == 0 && supported(p)) return p;
+    }
+#if PIRACY_RNG_X86_DISPATCH
+    if (supported(Path::Avx512) && cpu().amd) return Path::Avx512;
+#endif
+    if (supported(Path::Avx2)) return Path::Avx2;
+    if (supported(Path::Sse2)) return Path::Sse2;
+    return Path::Portable;
+  }
+
+#if PIRACY_RNG_X86_DISPATCH
+  // The wide paths build the counter words in registers from entity_ rather than loading x_:
+  // x_ was just written one 64-bit lane at a time, and a wide load of several such stores
+  // cannot be forwarded from the store buffer (it waits for them to reach the cache). Their
+  // inner loops are unrolled so that the words stay in registers (without the pragma GCC 12
+  // kept the AVX2 vectors on the stack, written in 128-bit halves and read back whole, and that
+  // path was slower than SSE2's).
+  //
+  // Word 3 of the counter is the entity's bits 32..39 shifted to the top byte (Stream's
+  // constructor): (e >> 32) << 24, taken modulo 2^32.
+
+  // The rounds of rounds_sse2() on 4 lanes per vector (GCC and Clang emit vzeroupper on return,
+  // so the SSE code around pays no transition penalty).
+  __attribute__((target("avx2"))) void rounds_avx2() noexcept {
+    constexpr std::size_t kVectors = kLanes / 4;
+    const __m256i m0 = _mm256_set1_epi64x(kM0), m1 = _mm256_set1_epi64x(kM1);
+    const __m256i w0 = _mm256_set1_epi64x(kW0), w1 = _mm256_set1_epi64x(kW1);
+    const __m256i low = _mm256_set1_epi64x(static_cast<long long>(kLow));
+    __m256i k0 = _mm256_set1_epi64x(static_cast<std::uint32_t>(seed_));
+    __m256i k1 = _mm256_set1_epi64x(static_cast<std::uint32_t>(seed_ >> 32));
+    __m256i x0[kVectors], x1[kVectors], x2[kVectors], x3[kVectors];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < kVectors; ++v) {
+      const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&entity_[4 * v]));
+      x0[v] = _mm256_set1_epi64x(static_cast<std::uint32_t>(purpose_));
+      x1[v] = _mm256_and_si256(e, low);
+      x2[v] = _mm256_set1_epi64x(static_cast<std::uint32_t>(tick_));
+      x3[v] = _mm256_and_si256(_mm256_slli_epi64(_mm256_srli_epi64(e, 32), 24), low);
+    }
+    for (int round = 0; round < 10; ++round) {
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < kVectors; ++v) {
+        const __m256i p0 = _mm256_mul_epu32(x0[v], m0);
+        const __m256i p1 = _mm256_mul_epu32(x2[v], m1);
+        x0[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), x1[v]), k0);
+        x2[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), x3[v]), k1);
+        x1[v] = p1;
+        x3[v] = p0;
+      }
+      k0 = _mm256_add_epi32(k0, w0);
+      k1 = _mm256_add_epi32(k1, w1);
+    }
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < kVectors; ++v) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&x_[0][4 * v]), x0[v]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&x_[1][4 * v]), x1[v]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&x_[2][4 * v]), x2[v]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&x_[3][4 * v]), x3[v]);
+    }
+  }
+
+  // 8 lanes per vector; (hi ^ x ^ k) in one vpternlogq (truth table 0x96: a ^ b ^ c).
+  // (GCC 12's _mm512_set1_epi64 reads an uninitialized variable by design: its warning is noise.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+  __attribute__((target("avx512f"))) void rounds_avx512() noexcept {
+    constexpr std::size_t kVectors = kLanes / 8;
+    const __m512i m0 = _mm512_set1_epi64(kM0), m1 = _mm512_set1_epi64(kM1);
+    const __m512i w0 = _mm512_set1_epi64(kW0), w1 = _mm512_set1_epi64(kW1);
+    const __m512i low = _mm512_set1_epi64(static_cast<long long>(kLow));
+    __m512i k0 = _mm512_set1_epi64(static_cast<std::uint32_t>(seed_));
+    __m512i k1 = _mm512_set1_epi64(static_cast<std::uint32_t>(seed_ >> 32));
+    __m512i x0[kVectors], x1[kVectors], x2[kVectors], x3[kVectors];
+#pragma GCC unroll 2
+    for (std::size_t v = 0; v < kVectors; ++v) {
+      const __m512i e = _mm512_loadu_si512(&entity_[8 * v]);
+      x0[v] = _mm512_set1_epi64(static_cast<std::uint32_t>(purpose_));
+      x1[v] = _mm512_and_si512(e, low);
+      x2[v] = _mm512_set1_epi64(static_cast<std::uint32_t>(tick_));
+      x3[v] = _mm512_and_si512(_mm512_slli_epi64(_mm512_srli_epi64(e, 32), 24), low);
+    }
+    for (int round = 0; round < 10; ++round) {
+#pragma GCC unroll 2
+      for (std::size_t v = 0; v < kVectors; ++v) {
+        const __m512i p0 = _mm512_mul_epu32(x0[v], m0);
+        const __m512i p1 = _mm512_mul_epu32(x2[v], m1);
+        x0[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[v], k0, 0x96);
+        x2[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[v], k1, 0x96);
+        x1[v] = p1;
+        x3[v] = p0;
+      }
+      k0 = _mm512_add_epi32(k0, w0);
+      k1 = _mm512_add_epi32(k1, w1);
+    }
+#pragma GCC unroll 2
+    for (std::size_t v = 0; v < kVectors; ++v) {
+      _mm512_store_si512(&x_[0][8 * v], x0[v]);
+      _mm512_store_si512(&x_[1][8 * v], x1[v]);
+      _mm512_store_si512(&x_[2][8 * v], x2[v]);
+      _mm512_store_si512(&x_[3][8 * v], x3[v]);
+    }
+  }
+#pragma GCC diagnostic pop
+#endif
+
   std::uint64_t seed_ = 0;
   Purpose purpose_ = Purpose::Test;
   std::int64_t tick_ = 0;
   std::size_t n_ = 0;
   std::uint64_t entity_[kLanes]{};
-  alignas(16) std::uint64_t x_[4][kLanes]{};  //!< counter words, then the blocks: word w of lane l in x_[w][l]
+  alignas(64) std::uint64_t x_[4][kLanes]{};  //!< counter words, then the blocks: word w of lane l in x_[w][l]
 };
 
 }  // namespace piracy

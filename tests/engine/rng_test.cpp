@@ -202,11 +202,14 @@ TEST_CASE("adjacent entity and tick streams are uncorrelated", "[engine][rng]") 
   }
 }
 
+constexpr std::array kPaths{piracy::StreamBatch::Path::Portable, piracy::StreamBatch::Path::Sse2,
+                            piracy::StreamBatch::Path::Avx2, piracy::StreamBatch::Path::Avx512};
+
 TEST_CASE("StreamBatch gives the very streams Stream gives", "[engine][rng]") {
   // The lane-parallel first blocks must be Random123's: any difference changes every result.
   // Random keys, purposes, entities (with bits above 32, which go into counter word 3) and
   // ticks; each lane's first 12 draws span its precomputed block and two computed by refill().
-  // Both paths: SIMD (fill) and the portable one of targets without SSE2 (fill_portable).
+  // Every path this CPU has (portable, SSE2, AVX2, AVX-512), and fill()'s own choice.
   Stream meta(2026, Purpose::Test, 12, 1);
   for (int trial = 0; trial < 200; ++trial) {
     const std::uint64_t seed = meta.next_u64();
@@ -220,6 +223,12 @@ TEST_CASE("StreamBatch gives the very streams Stream gives", "[engine][rng]") {
     portable.fill_portable(seed, purpose, tick, n, [&](std::size_t l) { return entity[l]; });
     REQUIRE(batch.size() == n);
     REQUIRE(portable.size() == n);
+    std::vector<piracy::StreamBatch> by_path;
+    for (const auto path : kPaths) {
+      if (!piracy::StreamBatch::supported(path)) continue;
+      by_path.emplace_back();
+      by_path.back().fill(path, seed, purpose, tick, n, [&](std::size_t l) { return entity[l]; });
+    }
     for (std::size_t l = 0; l < n; ++l) {
       Stream expected(seed, purpose, entity[l], tick);
       Stream got = batch.stream(l);
@@ -227,12 +236,24 @@ TEST_CASE("StreamBatch gives the very streams Stream gives", "[engine][rng]") {
       const auto want = first_u32(expected, 12);
       CHECK(first_u32(got, 12) == want);
       CHECK(first_u32(portable.stream(l), 12) == want);
+      for (const auto& b : by_path) CHECK(first_u32(b.stream(l), 12) == want);
     }
   }
-  SECTION("the all-zero known answer") {
-    piracy::StreamBatch batch;
-    batch.fill(0, Purpose::Test, 0, 1, [](std::size_t) { return 0; });
-    CHECK(first_u32(batch.stream(0), 4) ==
-          std::vector<std::uint32_t>{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u});
+  SECTION("the all-zero known answer, on every path this CPU has") {
+    for (const auto path : kPaths) {
+      if (!piracy::StreamBatch::supported(path)) continue;
+      piracy::StreamBatch batch;
+      batch.fill(path, 0, Purpose::Test, 0, 1, [](std::size_t) { return 0; });
+      CHECK(first_u32(batch.stream(0), 4) ==
+            std::vector<std::uint32_t>{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u});
+    }
+  }
+  SECTION("the widest paths are taken where the CPU has them") {
+    // x86-64 always has SSE2; on this project's machines (Zen 3, Zen 5, Xeon) AVX2 as well.
+    CHECK(piracy::StreamBatch::supported(piracy::StreamBatch::Path::Portable));
+#if defined(__SSE2__)
+    CHECK(piracy::StreamBatch::supported(piracy::StreamBatch::Path::Sse2));
+    CHECK(piracy::StreamBatch::default_path() != piracy::StreamBatch::Path::Portable);
+#endif
   }
 }
