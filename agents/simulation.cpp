@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "engine/error.hpp"
+#include "engine/exp4.hpp"
 #include "engine/interrupt.hpp"
 #include "engine/progress.hpp"
 #include "engine/rng.hpp"
@@ -563,15 +564,20 @@ void Simulation::decide() {
       u[kDormant] = a * sc_.hat[i][kDormant].r + (1 - a) * sc_.hat[i][kDormant].m - risk * ep.dormant_factor;
       u[kRetire] = sp.outside_option;
       const double umax = *std::max_element(u.begin(), u.end());
-      std::array<double, kActions> w{};
+      // Weights exp(beta (u_k - umax)), the four at once: exp4 gives std::exp's very values
+      // (engine/exp4.hpp; three calls through glibc were a fifth of this step). An unavailable
+      // action (u = -inf) has weight 0 explicitly (exp(beta * -inf) is NaN when beta = 0) and
+      // the best action exp(beta * 0) = 1 exactly; their lanes get a placeholder argument in the
+      // kernel's fast range, and their results are not used.
+      static_assert(kActions == 4, "one exp4 call");
+      alignas(32) std::array<double, kActions> w{};
+      for (std::size_t k = 0; k < kActions; ++k)
+        w[k] = u[k] == -std::numeric_limits<double>::infinity() || u[k] == umax ? -1.0 : sp.beta * (u[k] - umax);
+      exp4::exp4(w.data(), w.data());
       double sum = 0;
-      // An unavailable action (u = -inf) has weight 0 explicitly: exp(beta * -inf) is NaN when beta = 0.
-      for (int k = 0; k < kActions; ++k) {
-        const double uk = u[static_cast<std::size_t>(k)];
-        // The best action's weight is exp(beta * 0) = 1 exactly: no call needed (one exp in four).
-        sum += (w[static_cast<std::size_t>(k)] = uk == -std::numeric_limits<double>::infinity() ? 0.0
-                                                 : uk == umax ? 1.0
-                                                              : std::exp(sp.beta * (uk - umax)));
+      for (std::size_t k = 0; k < kActions; ++k) {
+        const double uk = u[k];
+        sum += (w[k] = uk == -std::numeric_limits<double>::infinity() ? 0.0 : uk == umax ? 1.0 : w[k]);
       }
       if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
       Stream rng = streams.stream(lane);  // Stream(cfg_.seed, Purpose::Decision, i, tick_)

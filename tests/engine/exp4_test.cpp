@@ -1,0 +1,69 @@
+// exp4 must give std::exp's very bits: the scener's logit weights go through it, and any
+// difference would change every result (engine/exp4.hpp).
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "engine/exp4.hpp"
+#include "engine/rng.hpp"
+
+using piracy::Purpose;
+using piracy::Stream;
+
+namespace {
+
+// Counts the lanes whose bits differ from std::exp's.
+int mismatches(const std::array<double, 4>& x) {
+  alignas(32) std::array<double, 4> y{};
+  piracy::exp4::exp4(x.data(), y.data());
+  int bad = 0;
+  for (std::size_t l = 0; l < 4; ++l)
+    bad += std::bit_cast<std::uint64_t>(y[l]) != std::bit_cast<std::uint64_t>(std::exp(x[l])) ? 1 : 0;
+  return bad;
+}
+
+}  // namespace
+
+TEST_CASE("exp4 gives std::exp's bits", "[engine][exp4]") {
+  INFO("FMA path taken: " << piracy::exp4::fma_path());
+  Stream rng(2026, Purpose::Test, 41, 0);
+  long bad = 0;
+  // The logit arguments beta (u_k - umax) <= 0, the whole range of finite doubles, and
+  // arbitrary bit patterns (NaNs, infinities, subnormals: the lanes sent to std::exp).
+  for (int trial = 0; trial < 250000; ++trial) {
+    std::array<double, 4> x{};
+    for (auto& v : x) {
+      switch (rng.next_u32() % 4) {
+        case 0: v = -30.0 * rng.uniform(); break;
+        case 1: v = 1600.0 * rng.uniform() - 800.0; break;
+        case 2: v = (rng.uniform() - 0.5) * 1e-12; break;
+        default: v = std::bit_cast<double>(rng.next_u64()); break;
+      }
+    }
+    bad += mismatches(x);
+  }
+  CHECK(bad == 0);
+  SECTION("edges of the kernel's fast range and special values") {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    const std::array<double, 4> edges[] = {
+        {0.0, -0.0, 0x1p-54, -0x1p-54},
+        {0x1.fffffffffffffp-55, 0x1p-53, 511.999, -511.999},
+        {512.0, -512.0, 709.78, -708.4},
+        {709.8, -745.2, 1024.0, -1024.0},
+        {inf, -inf, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::denorm_min()},
+        {-1.0, 1.0, 0.5 * std::log(2.0) / 128.0, -std::log(2.0)},
+    };
+    for (const auto& x : edges) CHECK(mismatches(x) == 0);
+  }
+}
+
+TEST_CASE("exp4 may read and write the same array", "[engine][exp4]") {
+  alignas(32) std::array<double, 4> x{-1.0, -2.5, 0.0, -40.0};
+  const std::array<double, 4> want{std::exp(-1.0), std::exp(-2.5), 1.0, std::exp(-40.0)};
+  piracy::exp4::exp4(x.data(), x.data());
+  CHECK(x == want);
+}
