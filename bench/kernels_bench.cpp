@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "agents/params.hpp"
 #include "agents/simulation.hpp"
 #include "economics/market.hpp"
+#include "engine/exp4.hpp"
 #include "engine/rng.hpp"
 #include "engine/samplers.hpp"
 #include "tests/support/scenarios.hpp"
@@ -87,6 +89,40 @@ void BM_StreamBatchFill(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(piracy::StreamBatch::kLanes));
 }
 BENCHMARK(BM_StreamBatchFill)->DenseRange(0, 3)->ArgName("path");
+
+/// The logit weights of decide(): four exp() of arguments beta (u_k - umax) <= 0, through glibc
+/// one at a time (BM_Exp4Std) and through exp4 (BM_Exp4; the same bits, engine/exp4.hpp).
+/// Items = exp values.
+std::vector<std::array<double, 4>> logit_arguments() {
+  Stream rng(20200825, Purpose::Test, 7, 0);
+  std::vector<std::array<double, 4>> x(4096);
+  for (auto& a : x)
+    for (auto& v : a) v = -12.0 * rng.uniform();
+  return x;
+}
+void BM_Exp4Std(benchmark::State& state) {
+  const auto x = logit_arguments();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto& a = x[i++ & 4095];
+    std::array<double, 4> y{};
+    for (std::size_t l = 0; l < 4; ++l) y[l] = std::exp(a[l]);
+    benchmark::DoNotOptimize(y);
+  }
+  state.SetItemsProcessed(state.iterations() * 4);
+}
+BENCHMARK(BM_Exp4Std);
+void BM_Exp4(benchmark::State& state) {
+  const auto x = logit_arguments();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    alignas(32) std::array<double, 4> y{};
+    piracy::exp4::exp4(x[i++ & 4095].data(), y.data());
+    benchmark::DoNotOptimize(y);
+  }
+  state.SetItemsProcessed(state.iterations() * 4);
+}
+BENCHMARK(BM_Exp4);
 
 /// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
 /// Items = uniforms.
