@@ -564,21 +564,13 @@ void Simulation::decide() {
       u[kDormant] = a * sc_.hat[i][kDormant].r + (1 - a) * sc_.hat[i][kDormant].m - risk * ep.dormant_factor;
       u[kRetire] = sp.outside_option;
       const double umax = *std::max_element(u.begin(), u.end());
-      // Weights exp(beta (u_k - umax)), the four at once: exp4 gives std::exp's very values
-      // (engine/exp4.hpp; three calls through glibc were a fifth of this step). An unavailable
-      // action (u = -inf) has weight 0 explicitly (exp(beta * -inf) is NaN when beta = 0) and
-      // the best action exp(beta * 0) = 1 exactly; their lanes get a placeholder argument in the
-      // kernel's fast range, and their results are not used.
-      static_assert(kActions == 4, "one exp4 call");
-      alignas(32) std::array<double, kActions> w{};
-      for (std::size_t k = 0; k < kActions; ++k)
-        w[k] = u[k] == -std::numeric_limits<double>::infinity() || u[k] == umax ? -1.0 : sp.beta * (u[k] - umax);
-      exp4::exp4(w.data(), w.data());
-      double sum = 0;
-      for (std::size_t k = 0; k < kActions; ++k) {
-        const double uk = u[k];
-        sum += (w[k] = uk == -std::numeric_limits<double>::infinity() ? 0.0 : uk == umax ? 1.0 : w[k]);
-      }
+      // Weights exp(beta (u_k - umax)) (0 for an unavailable action, 1 for the best), the four
+      // at once and bit for bit as the scalar loop `sum += (w[k] = ...)` gave them
+      // (engine/exp4.hpp: glibc's exp on four lanes; three calls through glibc and that loop's
+      // branches were a third of this step, docs/PERFORMANCE.md 17).
+      static_assert(kActions == 4, "one logit_weights4 call");
+      std::array<double, kActions> w{};
+      const double sum = exp4::logit_weights4(u.data(), umax, sp.beta, w.data());
       if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
       Stream rng = streams.stream(lane);  // Stream(cfg_.seed, Purpose::Decision, i, tick_)
       // The first action k at which x - w[0] - ... - w[k] < 0 (the last if none), found without a

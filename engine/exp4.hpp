@@ -188,11 +188,10 @@ alignas(64) inline constexpr std::uint64_t kTab[256] = {
 }
 
 #if PIRACY_EXP4_X86
-/// The FMA path (call it only when fma_path()): y[l] = exp(x[l]) for l < 4.
-__attribute__((target("avx2,fma"))) inline void exp4_fma(const double* x, double* y) noexcept {
+/// The FMA path's kernel (call it only when fma_path()): exp of each lane of vx.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256d exp4_fma_v(__m256d vx) noexcept {
   using namespace detail;
 #define PIRACY_EXP4_D(bits) _mm256_set1_pd(std::bit_cast<double>(bits))
-  const __m256d vx = _mm256_loadu_pd(x);
   // The kernel's own range test: top12(|x|) - top12(2^-54) < top12(512) - top12(2^-54), i.e.
   // 0x3c9 <= abstop <= 0x407; other lanes are recomputed by std::exp below.
   const __m256i abstop = _mm256_and_si256(_mm256_srli_epi64(_mm256_castpd_si256(vx), 52), _mm256_set1_epi64x(0x7ff));
@@ -217,14 +216,45 @@ __attribute__((target("avx2,fma"))) inline void exp4_fma(const double* x, double
   const __m256d p23 = _mm256_fmadd_pd(_mm256_fmadd_pd(r, PIRACY_EXP4_D(kC3), PIRACY_EXP4_D(kC2)), r2, _mm256_add_pd(r, tail));
   const __m256d tmp = _mm256_fmadd_pd(_mm256_mul_pd(r2, r2), p45, p23);
   const __m256d scale = _mm256_castsi256_pd(sbits);
-  _mm256_storeu_pd(y, _mm256_fmadd_pd(scale, tmp, scale));
+  const __m256d y = _mm256_fmadd_pd(scale, tmp, scale);
 #undef PIRACY_EXP4_D
-  if (special != 0) [[unlikely]] {
-    alignas(32) double in[4];  // x itself may be y, written above
-    _mm256_store_pd(in, vx);
-    for (int l = 0; l < 4; ++l)
-      if (special & (1 << l)) y[l] = std::exp(in[l]);
-  }
+  if (special == 0) [[likely]] return y;
+  alignas(32) double in[4], res[4];
+  _mm256_store_pd(in, vx);
+  _mm256_store_pd(res, y);
+  for (int l = 0; l < 4; ++l)
+    if (special & (1 << l)) res[l] = std::exp(in[l]);
+  return _mm256_load_pd(res);
+}
+
+/// The FMA path (call it only when fma_path()): y[l] = exp(x[l]) for l < 4.
+__attribute__((target("avx2,fma"))) inline void exp4_fma(const double* x, double* y) noexcept {
+  _mm256_storeu_pd(y, exp4_fma_v(_mm256_loadu_pd(x)));
+}
+
+/// logit_weights4() on the FMA path. No multiply here is followed by an add that the compiler
+/// could fuse: the operations are those of the scalar code, lane by lane.
+__attribute__((target("avx2,fma"))) inline double logit_weights4_fma(double u0, double u1, double u2, double u3,
+                                                                    double umax, double beta, double* w) noexcept {
+  // The utilities come in registers: a 32-byte load of four 8-byte values just stored one at a
+  // time could not be forwarded from the store buffer and would wait for the cache.
+  const __m256d vu = _mm256_set_pd(u3, u2, u1, u0);
+  const __m256d vmax = _mm256_set1_pd(umax);
+  const __m256d unavailable = _mm256_cmp_pd(vu, _mm256_set1_pd(-HUGE_VAL), _CMP_EQ_OQ);
+  const __m256d best = _mm256_cmp_pd(vu, vmax, _CMP_EQ_OQ);
+  // Their lanes take a placeholder in the kernel's fast range (exp(beta * -inf) is NaN when beta = 0).
+  const __m256d arg = _mm256_blendv_pd(_mm256_mul_pd(_mm256_set1_pd(beta), _mm256_sub_pd(vu, vmax)),
+                                       _mm256_set1_pd(-1.0), _mm256_or_pd(unavailable, best));
+  const __m256d e = exp4_fma_v(arg);
+  // u = -inf: 0; else u = umax: 1; else the exp.
+  const __m256d v = _mm256_andnot_pd(unavailable, _mm256_blendv_pd(e, _mm256_set1_pd(1.0), best));
+  _mm256_storeu_pd(w, v);
+  double sum = 0;
+  sum += w[0];
+  sum += w[1];
+  sum += w[2];
+  sum += w[3];
+  return sum;
 }
 #endif
 
@@ -237,6 +267,20 @@ inline void exp4(const double* x, double* y) noexcept {
   }
 #endif
   for (int l = 0; l < 4; ++l) y[l] = std::exp(x[l]);
+}
+
+/// The weights of a logit choice among four options of utilities u (umax their maximum) and
+/// precision beta, as the scalar code below computes them, bit for bit: 0 for an unavailable
+/// option (u = -inf; exp(beta * -inf) would be NaN when beta = 0), exactly 1 for the best one
+/// (exp(beta * 0), no call), exp(beta (u - umax)) otherwise. Returns their sum, added in order.
+inline double logit_weights4(const double* u, double umax, double beta, double* w) noexcept {
+#if PIRACY_EXP4_X86
+  if (fma_path()) return logit_weights4_fma(u[0], u[1], u[2], u[3], umax, beta, w);
+#endif
+  double sum = 0;
+  for (int k = 0; k < 4; ++k)
+    sum += (w[k] = u[k] == -HUGE_VAL ? 0.0 : u[k] == umax ? 1.0 : std::exp(beta * (u[k] - umax)));
+  return sum;
 }
 
 }  // namespace piracy::exp4

@@ -2,6 +2,7 @@
 // difference would change every result (engine/exp4.hpp).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
@@ -66,4 +67,39 @@ TEST_CASE("exp4 may read and write the same array", "[engine][exp4]") {
   const std::array<double, 4> want{std::exp(-1.0), std::exp(-2.5), 1.0, std::exp(-40.0)};
   piracy::exp4::exp4(x.data(), x.data());
   CHECK(x == want);
+}
+
+TEST_CASE("logit_weights4 gives the scalar weights and sum bit for bit", "[engine][exp4]") {
+  // The reference: decide()'s loop before exp4 (docs/PERFORMANCE.md 17).
+  const auto reference = [](const std::array<double, 4>& u, double umax, double beta, std::array<double, 4>& w) {
+    double sum = 0;
+    for (std::size_t k = 0; k < 4; ++k)
+      sum += (w[k] = u[k] == -std::numeric_limits<double>::infinity() ? 0.0
+                     : u[k] == umax                                    ? 1.0
+                                                                       : std::exp(beta * (u[k] - umax)));
+    return sum;
+  };
+  constexpr double ninf = -std::numeric_limits<double>::infinity();
+  Stream rng(2026, Purpose::Test, 42, 0);
+  long bad = 0;
+  for (int trial = 0; trial < 200000; ++trial) {
+    std::array<double, 4> u{};
+    for (auto& v : u) {
+      switch (rng.next_u32() % 5) {
+        case 0: v = ninf; break;                          // an unavailable action
+        case 1: v = 0.5; break;                           // ties (several best actions)
+        case 2: v = 1e-300 * rng.uniform(); break;        // arguments below the kernel's range
+        default: v = 4.0 * rng.uniform() - 2.0; break;
+      }
+    }
+    const double umax = *std::max_element(u.begin(), u.end());
+    const double beta = trial % 7 == 0 ? 0.0 : trial % 11 == 0 ? 900.0 : 20.0 * rng.uniform();
+    std::array<double, 4> want{}, got{};
+    const double want_sum = reference(u, umax, beta, want);
+    const double got_sum = piracy::exp4::logit_weights4(u.data(), umax, beta, got.data());
+    bad += std::bit_cast<std::uint64_t>(want_sum) != std::bit_cast<std::uint64_t>(got_sum) ? 1 : 0;
+    for (std::size_t k = 0; k < 4; ++k)
+      bad += std::bit_cast<std::uint64_t>(want[k]) != std::bit_cast<std::uint64_t>(got[k]) ? 1 : 0;
+  }
+  CHECK(bad == 0);
 }
