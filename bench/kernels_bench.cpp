@@ -8,10 +8,12 @@
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "agents/params.hpp"
@@ -44,20 +46,25 @@ void BM_StreamCreateTwoUniforms(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamCreateTwoUniforms);
 
-/// The same streams, their first blocks computed StreamBatch::kLanes at a time (as decide() and
-/// the payoff loop do): the same values. Items = streams. Argument: the path (0 portable, 1 SSE2,
-/// 2 AVX2, 3 AVX-512; a path the CPU lacks is skipped); fill() itself takes
-/// StreamBatch::default_path().
-void BM_StreamBatchTwoUniforms(benchmark::State& state) {
+/// The StreamBatch path a benchmark's argument names (0 portable, 1 SSE2, 2 AVX2, 3 AVX-512), or
+/// none, the benchmark skipped, when the CPU lacks it.
+std::optional<piracy::StreamBatch::Path> batch_path(benchmark::State& state) {
   const auto path = static_cast<piracy::StreamBatch::Path>(state.range(0));
-  if (!piracy::StreamBatch::supported(path)) {
-    state.SkipWithError("this CPU lacks the path");
-    return;
-  }
+  if (piracy::StreamBatch::supported(path)) return path;
+  state.SkipWithError("this CPU lacks the path");
+  return std::nullopt;
+}
+
+/// The same streams, their first blocks computed StreamBatch::kLanes at a time (as decide() and
+/// the payoff loop do): the same values. Items = streams. Argument: the path (batch_path());
+/// fill() itself takes StreamBatch::default_path().
+void BM_StreamBatchTwoUniforms(benchmark::State& state) {
+  const auto path = batch_path(state);
+  if (!path) return;
   std::uint64_t i = 0;
   piracy::StreamBatch batch;
   for (auto _ : state) {
-    batch.fill(path, 20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
+    batch.fill(*path, 20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
     double x = 0.0;
     for (std::size_t l = 0; l < batch.size(); ++l) {
       Stream rng = batch.stream(l);
@@ -73,15 +80,12 @@ BENCHMARK(BM_StreamBatchTwoUniforms)->DenseRange(0, 3)->ArgName("path");
 
 /// The ten Philox rounds of one batch alone (what the path changes). Items = streams.
 void BM_StreamBatchFill(benchmark::State& state) {
-  const auto path = static_cast<piracy::StreamBatch::Path>(state.range(0));
-  if (!piracy::StreamBatch::supported(path)) {
-    state.SkipWithError("this CPU lacks the path");
-    return;
-  }
+  const auto path = batch_path(state);
+  if (!path) return;
   std::uint64_t i = 0;
   piracy::StreamBatch batch;
   for (auto _ : state) {
-    batch.fill(path, 20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
+    batch.fill(*path, 20200825, Purpose::Decision, 4000, piracy::StreamBatch::kLanes, [&](std::size_t l) { return i + l; });
     i += piracy::StreamBatch::kLanes;
     benchmark::DoNotOptimize(batch);
     benchmark::ClobberMemory();
@@ -90,39 +94,50 @@ void BM_StreamBatchFill(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamBatchFill)->DenseRange(0, 3)->ArgName("path");
 
-/// The logit weights of decide(): four exp() of arguments beta (u_k - umax) <= 0, through glibc
-/// one at a time (BM_Exp4Std) and through exp4 (BM_Exp4; the same bits, engine/exp4.hpp).
-/// Items = exp values.
-std::vector<std::array<double, 4>> logit_arguments() {
+/// The logit weights of decide() (exp(beta (u_k - umax)), 0 for an unavailable action, 1 for the
+/// best, and their sum) at the default scenario's beta = 3: the scalar loop through glibc's exp
+/// that decide() ran before (BM_LogitWeightsScalar) and exp4::logit_weights4, which it runs now
+/// (BM_LogitWeights4; the same bits, engine/exp4.hpp). A quarter of the actions are unavailable,
+/// as selling is for many sceners. Items = choices (four weights each).
+std::vector<std::array<double, 4>> logit_utilities() {
   Stream rng(20200825, Purpose::Test, 7, 0);
-  std::vector<std::array<double, 4>> x(4096);
-  for (auto& a : x)
-    for (auto& v : a) v = -12.0 * rng.uniform();
-  return x;
+  std::vector<std::array<double, 4>> u(4096);
+  for (auto& a : u)
+    for (auto& v : a) v = rng.uniform() < 0.25 ? -HUGE_VAL : 4.0 * rng.uniform() - 2.0;
+  for (auto& a : u) a[3] = 0.0;  // the outside option: always available
+  return u;
 }
-void BM_Exp4Std(benchmark::State& state) {
-  const auto x = logit_arguments();
+constexpr double kBenchBeta = 3.0;
+void BM_LogitWeightsScalar(benchmark::State& state) {
+  const auto u = logit_utilities();
   std::size_t i = 0;
   for (auto _ : state) {
-    const auto& a = x[i++ & 4095];
-    std::array<double, 4> y{};
-    for (std::size_t l = 0; l < 4; ++l) y[l] = std::exp(a[l]);
-    benchmark::DoNotOptimize(y);
+    const auto& a = u[i++ & 4095];
+    const double umax = *std::max_element(a.begin(), a.end());
+    std::array<double, 4> w{};
+    double sum = 0;
+    for (std::size_t k = 0; k < 4; ++k)
+      sum += (w[k] = a[k] == -HUGE_VAL ? 0.0 : a[k] == umax ? 1.0 : std::exp(kBenchBeta * (a[k] - umax)));
+    benchmark::DoNotOptimize(w);
+    benchmark::DoNotOptimize(sum);
   }
-  state.SetItemsProcessed(state.iterations() * 4);
+  state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Exp4Std);
-void BM_Exp4(benchmark::State& state) {
-  const auto x = logit_arguments();
+BENCHMARK(BM_LogitWeightsScalar);
+void BM_LogitWeights4(benchmark::State& state) {
+  const auto u = logit_utilities();
   std::size_t i = 0;
   for (auto _ : state) {
-    alignas(32) std::array<double, 4> y{};
-    piracy::exp4::exp4(x[i++ & 4095].data(), y.data());
-    benchmark::DoNotOptimize(y);
+    const auto& a = u[i++ & 4095];
+    const double umax = *std::max_element(a.begin(), a.end());
+    std::array<double, 4> w{};
+    double sum = piracy::exp4::logit_weights4(a.data(), umax, kBenchBeta, w.data());
+    benchmark::DoNotOptimize(w);
+    benchmark::DoNotOptimize(sum);
   }
-  state.SetItemsProcessed(state.iterations() * 4);
+  state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Exp4);
+BENCHMARK(BM_LogitWeights4);
 
 /// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
 /// Items = uniforms.

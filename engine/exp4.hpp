@@ -21,9 +21,10 @@
 //
 // logit_weights4() wraps the kernel for decide(): the four weights of a logit choice, their
 // selection (0 for an unavailable option, 1 for the best) and their sum, in one call that takes
-// the utilities in registers. A caller of exp4() that has just stored x one double at a time
-// pays for it: a 32-byte load of four fresh 8-byte stores cannot be forwarded from the store
-// buffer (decide() with exp4() on such an array was slower than with glibc's three calls).
+// the utilities in registers: a 32-byte load of four fresh 8-byte stores cannot be forwarded
+// from the store buffer, and a first version that loaded them from the array decide() had just
+// written made decide() slower than glibc's three calls (docs/PERFORMANCE.md 17). A caller of
+// exp4() that has just stored x one double at a time pays the same.
 #include <bit>
 #include <cmath>
 #include <cstdint>

@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -156,10 +157,13 @@ class StreamBatch {
   }
 
   /// The path fill() takes, decided once per process: the one the environment variable
-  /// PIRACY_RNG_PATH names (portable, sse2, avx2 or avx512) if the CPU has it; else AVX-512 on
-  /// AMD CPUs, AVX2 on others, SSE2 without AVX2. (AVX-512 multiplications lower the clock of
-  /// the whole core for a while on several generations of Intel server CPUs, which would slow the
-  /// scalar code around them; Zen 4 and Zen 5 run them at full speed.) No choice changes a value.
+  /// PIRACY_RNG_PATH names (portable, sse2, avx2 or avx512) if the CPU has it (another value is
+  /// reported on stderr and ignored); else AVX-512 on AMD CPUs, AVX2 on others, SSE2 without
+  /// AVX2. (A precaution, not measured here: 512-bit multiplications lower the clock of the whole
+  /// core for a while on Intel's Skylake-SP generation of server CPUs, Intel 64 and IA-32
+  /// Architectures Optimization Reference Manual, "Skylake Server Power Management", which would
+  /// slow the scalar code around them; the Zen 5 host ran its AVX-512 path 2x as fast as AVX2,
+  /// PERFORMANCE 17.) No choice changes a value.
   [[nodiscard]] static Path default_path() noexcept {
     static const Path path = best();
     return path;
@@ -179,7 +183,8 @@ class StreamBatch {
   /// (n is capped at kLanes; `entity` is called once per lane, in lane order).
   template <class EntityOf>
   void fill(std::uint64_t seed, Purpose purpose, std::int64_t tick, std::size_t n, EntityOf&& entity) noexcept {
-    fill(default_path(), seed, purpose, tick, n, entity);
+    load(seed, purpose, tick, n, entity);
+    rounds(default_path());  // supported by construction
   }
 
   /// fill() along a given path (tests and benchmarks); an unsupported path falls back to the
@@ -187,17 +192,7 @@ class StreamBatch {
   template <class EntityOf>
   void fill(Path path, std::uint64_t seed, Purpose purpose, std::int64_t tick, std::size_t n, EntityOf&& entity) noexcept {
     load(seed, purpose, tick, n, entity);
-    if (!supported(path)) path = Path::Portable;
-    switch (path) {
-#if PIRACY_RNG_X86_DISPATCH
-      case Path::Avx512: rounds_avx512(); break;
-      case Path::Avx2: rounds_avx2(); break;
-#endif
-#if defined(__SSE2__)
-      case Path::Sse2: rounds_sse2(); break;
-#endif
-      default: rounds_portable(); break;
-    }
+    rounds(supported(path) ? path : Path::Portable);
   }
 
   /// fill() without SIMD: the path of targets without SSE2, kept callable for tests.
@@ -216,6 +211,20 @@ class StreamBatch {
   }
 
  private:
+  /// The ten rounds along `path` (supported).
+  void rounds(Path path) noexcept {
+    switch (path) {
+#if PIRACY_RNG_X86_DISPATCH
+      case Path::Avx512: rounds_avx512(); break;
+      case Path::Avx2: rounds_avx2(); break;
+#endif
+#if defined(__SSE2__)
+      case Path::Sse2: rounds_sse2(); break;
+#endif
+      default: rounds_portable(); break;
+    }
+  }
+
   static constexpr std::uint64_t kLow = 0xffffffffu;
   static constexpr std::uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;  // PHILOX_M4x32_0, _1
   static constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;  // PHILOX_W32_0, _1
@@ -317,9 +326,14 @@ class StreamBatch {
 #endif
 
   static Path best() noexcept {
-    if (const char* want = std::getenv("PIRACY_RNG_PATH"); want != nullptr) {
+    if (const char* want = std::getenv("PIRACY_RNG_PATH"); want != nullptr && want[0] != '\0') {
       for (const auto p : {Path::Portable, Path::Sse2, Path::Avx2, Path::Avx512})
         if (std::strcmp(want, name(p)) == 0 && supported(p)) return p;
+      // Only speed depends on the path, so a wrong value is not fatal; but it must not pass unseen.
+      std::fprintf(stderr,
+                   "warning: PIRACY_RNG_PATH=%s is not one of portable, sse2, avx2, avx512 that this CPU "
+                   "has; the default path is used\n",
+                   want);
     }
 #if PIRACY_RNG_X86_DISPATCH
     if (supported(Path::Avx512) && cpu().amd) return Path::Avx512;
@@ -330,12 +344,14 @@ class StreamBatch {
   }
 
 #if PIRACY_RNG_X86_DISPATCH
-  // The wide paths build the counter words in registers from entity_ rather than loading x_:
-  // x_ was just written one 64-bit lane at a time, and a wide load of several such stores
-  // cannot be forwarded from the store buffer (it waits for them to reach the cache). Their
-  // inner loops are unrolled so that the words stay in registers (without the pragma GCC 12
+  // The wide paths build the counter words in registers from entity_ (words 0 and 2 are
+  // broadcasts) instead of writing x_ lane by lane and loading it back: 64 stores and loads
+  // fewer, and no wide load of x_'s fresh 8-byte stores, which the store buffer cannot forward.
+  // (entity_'s own fresh stores still meet that stall, once per batch of 16 streams: building
+  // the vectors from scalars was tried, and GCC folded the loads back into one, PERFORMANCE 17.)
+  // The inner loops are unrolled so that the words stay in registers: without the pragma GCC 12
   // kept the AVX2 vectors on the stack, written in 128-bit halves and read back whole, and that
-  // path was slower than SSE2's).
+  // path was slower than SSE2's.
   //
   // Word 3 of the counter is the entity's bits 32..39 shifted to the top byte (Stream's
   // constructor): (e >> 32) << 24, taken modulo 2^32.
