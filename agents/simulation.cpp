@@ -114,10 +114,7 @@ double years_since_mid_2020(Date d) { return (d - Date::from_ymd(2020, 7, 1)) / 
 /// Next index of a Bernoulli(a) sequence after `i` by geometric skipping: the gap to the next
 /// success is Geometric(a) (Devroye 1986, ch. X.2), so a group visits only the slots it attempts.
 inline std::int64_t next_attempt(Stream& rng, std::int64_t i, double log1m_a) {
-  const double u = rng.uniform();
-  const double gap = std::floor(std::log(u) / log1m_a);
-  if (!(gap < 1e15)) return std::numeric_limits<std::int64_t>::max() / 2;
-  return i + 1 + static_cast<std::int64_t>(gap);
+  return sample::geometric_skip(std::log(rng.uniform()), i, log1m_a);
 }
 
 std::uint8_t category_mask(const std::vector<std::string>& names) {
@@ -709,6 +706,7 @@ void Simulation::race() {
   const std::size_t group_chunks = parallel_chunks(listed.size(), 256, race_attempts_, [&](std::size_t chunk, std::size_t q0, std::size_t q1) {
     auto& attempts = race_attempts_[chunk];
     attempts.clear();
+    StreamBatch blocks;
     for (std::size_t q = q0; q < q1; ++q) {
       const auto gi = static_cast<std::size_t>(listed[q]);
       const auto& g = groups_[gi];
@@ -738,11 +736,16 @@ void Simulation::race() {
           if (p <= 0) continue;
           // One stream per (group, category, source): the draws for one range do not depend on
           // how many slots other ranges hold today (common random numbers in paired runs).
-          Stream rng(cfg_.seed, Purpose::Race,
-                     static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
+          const std::uint64_t entity =
+              static_cast<std::uint64_t>(g.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32);
           const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
-          for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m))
-            attempts.push_back({sample::exponential(rng, rate), static_cast<std::int32_t>(k), g.id});
+          // The group's attempts on the range and their finish times (one stream per range:
+          // Stream(seed, Race, entity, tick), its draws taken in batches, bit for bit the loop
+          // of next_attempt() and exponential() on it: sample::timed_attempts).
+          sample::timed_attempts(blocks, cfg_.seed, Purpose::Race, entity, tick_, lo, hi, l1m, rate,
+                                 [&](std::int64_t k, double hours) {
+                                   attempts.push_back({hours, static_cast<std::int32_t>(k), g.id});
+                                 });
         }
       }
     }

@@ -186,6 +186,32 @@ void BM_SamplerExponential(benchmark::State& state) {
 }
 BENCHMARK(BM_SamplerExponential);
 
+/// The release race's draws for one (group, category, source) range of 1,200 slots, attempted
+/// with probability range(0) / 1200: a fresh stream per range, each attempt a geometric gap and an
+/// exponential finish time. In the default run a range takes ~6 attempts on average (a third 0,
+/// a third 1 to 3). Reference: one draw after the other through glibc's log; batched: blocks 4, 8
+/// and 16 at a time and four attempts' logarithms at a time (the same values:
+/// sample::timed_attempts). Items = ranges.
+template <bool kBatched>
+void race_attempts(benchmark::State& state) {
+  const double a = static_cast<double>(state.range(0)) / 1200.0;
+  const double l1m = std::log1p(-a);
+  piracy::StreamBatch blocks;
+  std::uint64_t entity = 0;
+  double sum = 0;
+  for (auto _ : state) {
+    const auto push = [&](std::int64_t k, double h) { sum += h + static_cast<double>(k); };
+    if constexpr (kBatched) sample::timed_attempts(blocks, 20200825, Purpose::Race, ++entity, 7, 0, 1200, l1m, 2.0, push);
+    else sample::timed_attempts_reference(20200825, Purpose::Race, ++entity, 7, 0, 1200, l1m, 2.0, push);
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_RaceAttemptsReference(benchmark::State& state) { race_attempts<false>(state); }
+BENCHMARK(BM_RaceAttemptsReference)->Arg(1)->Arg(6)->Arg(50)->ArgName("mean_attempts");
+void BM_RaceAttempts(benchmark::State& state) { race_attempts<true>(state); }
+BENCHMARK(BM_RaceAttempts)->Arg(1)->Arg(6)->Arg(50)->ArgName("mean_attempts");
+
 /// AliasTable::assign on `range(0)` heavy-tailed weights, into a reused table: the table of
 /// groups that homeless sceners join, rebuilt every day (~111,000 groups at 1M sceners).
 void BM_AliasTableAssign(benchmark::State& state) {

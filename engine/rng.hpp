@@ -82,8 +82,10 @@ class Stream {
     return (a << 32) | next_u32();
   }
   /// Uniform on the open interval (0, 1), 53 bits of resolution: safe for log(u) and 1/u.
-  double uniform() noexcept {
-    return (static_cast<double>(next_u64() >> 11) + 0.5) * 0x1.0p-53;
+  double uniform() noexcept { return uniform_of(next_u64()); }
+  /// The uniform() that 64 random bits give (the first word drawn in the high half).
+  [[nodiscard]] static double uniform_of(std::uint64_t bits) noexcept {
+    return (static_cast<double>(bits >> 11) + 0.5) * 0x1.0p-53;
   }
   /// Number of Philox blocks drawn so far (for tests of stream independence).
   [[nodiscard]] std::uint32_t blocks() const noexcept { return blocks_; }
@@ -201,7 +203,41 @@ class StreamBatch {
     fill(Path::Portable, seed, purpose, tick, n, entity);
   }
 
+  /// Blocks first, first+1, ..., first+kLanes-1 of the one stream Stream(seed, purpose, entity,
+  /// tick), one per lane: the blocks its draws read in turn (a fresh Stream's k-th refill computes
+  /// block k-1, so its draws 4b..4b+3 are block b's words 0..3). For a stream read block after
+  /// block along a loop whose exit depends on the draws (the race's attempts): the loop takes the
+  /// lanes in order and stops where it would have stopped; blocks it does not read change nothing.
+  /// (first + kLanes must stay below 2^24: the stream's own limit, Stream.)
+  /// Lanes (a multiple of 4, at most kLanes) blocks are computed: a loop that usually stops
+  /// early takes a few first (the race: two thirds of its streams read at most 4 blocks).
+  template <std::size_t Lanes = kLanes>
+  void fill_blocks(std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
+                   std::uint32_t first) noexcept {
+    load_blocks(seed, purpose, entity, tick, first, Lanes);
+    rounds<Lanes>(default_path());
+  }
+
+  /// fill_blocks() along a given path (tests and benchmarks); an unsupported path falls back to
+  /// the portable one.
+  template <std::size_t Lanes = kLanes>
+  void fill_blocks(Path path, std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
+                   std::uint32_t first) noexcept {
+    load_blocks(seed, purpose, entity, tick, first, Lanes);
+    rounds<Lanes>(supported(path) ? path : Path::Portable);
+  }
+
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+  /// Word w (0..3) of lane l's block.
+  [[nodiscard]] std::uint32_t word(std::size_t l, std::size_t w) const noexcept {
+    return static_cast<std::uint32_t>(x_[w][l]);
+  }
+  /// The uniform() drawn from words 2h and 2h+1 of lane l's block (h = 0 or 1): the stream's
+  /// (2b+h)-th uniform() for block b, when every draw before it was a uniform().
+  [[nodiscard]] double uniform(std::size_t l, std::size_t h) const noexcept {
+    return Stream::uniform_of((static_cast<std::uint64_t>(word(l, 2 * h)) << 32) | word(l, 2 * h + 1));
+  }
 
   /// Lane l's stream, its first block already drawn (l < size()).
   [[nodiscard]] Stream stream(std::size_t l) const noexcept {
@@ -212,16 +248,19 @@ class StreamBatch {
 
  private:
   /// The ten rounds along `path` (supported).
+  /// (Only the first Lanes lanes are computed, rounded up to whole vectors.)
+  template <std::size_t Lanes = kLanes>
   void rounds(Path path) noexcept {
+    static_assert(Lanes % 4 == 0 && Lanes > 0 && Lanes <= kLanes);
     switch (path) {
 #if PIRACY_RNG_X86_DISPATCH
-      case Path::Avx512: rounds_avx512(); break;
-      case Path::Avx2: rounds_avx2(); break;
+      case Path::Avx512: rounds_avx512<(Lanes + 7) / 8>(); break;
+      case Path::Avx2: rounds_avx2<Lanes / 4>(); break;
 #endif
 #if defined(__SSE2__)
-      case Path::Sse2: rounds_sse2(); break;
+      case Path::Sse2: rounds_sse2<Lanes / 2>(); break;
 #endif
-      default: rounds_portable(); break;
+      default: rounds_portable<Lanes>(); break;
     }
   }
 
@@ -237,6 +276,19 @@ class StreamBatch {
     n_ = n < kLanes ? n : kLanes;
     for (std::size_t l = 0; l < n_; ++l) entity_[l] = static_cast<std::uint64_t>(entity(l));
     for (std::size_t l = n_; l < kLanes; ++l) entity_[l] = 0;  // unused lanes: any counter does
+    first_block_ = 0;
+    block_step_ = 0;
+  }
+
+  void load_blocks(std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
+                   std::uint32_t first, std::size_t lanes) noexcept {
+    seed_ = seed;
+    purpose_ = purpose;
+    tick_ = tick;
+    n_ = lanes;
+    for (std::size_t l = 0; l < kLanes; ++l) entity_[l] = entity;  // (lanes past n_: any counter does)
+    first_block_ = first;
+    block_step_ = 1;
   }
 
   /// The counter layout of Stream's constructor in x_, for the portable and SSE2 paths. Each
@@ -248,17 +300,19 @@ class StreamBatch {
       x_[0][l] = static_cast<std::uint32_t>(purpose_);
       x_[1][l] = static_cast<std::uint32_t>(entity_[l]);
       x_[2][l] = static_cast<std::uint32_t>(tick_);
-      x_[3][l] = static_cast<std::uint64_t>(static_cast<std::uint32_t>(entity_[l] >> 32) << 24);
+      x_[3][l] = static_cast<std::uint32_t>((static_cast<std::uint32_t>(entity_[l] >> 32) << 24) + first_block_ +
+                                            block_step_ * static_cast<std::uint32_t>(l));
     }
   }
 
   /// One Philox round: (hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0) with (hi0, lo0) = M0 x0 and
   /// (hi1, lo1) = M1 x2; the key is bumped between rounds.
+  template <std::size_t Lanes>
   void rounds_portable() noexcept {
     set_counters();
     std::uint64_t k0 = static_cast<std::uint32_t>(seed_), k1 = static_cast<std::uint32_t>(seed_ >> 32);
     for (int round = 0; round < 10; ++round) {
-      for (std::size_t l = 0; l < kLanes; ++l) {
+      for (std::size_t l = 0; l < Lanes; ++l) {
         const std::uint64_t p0 = (x_[0][l] & kLow) * kM0;
         const std::uint64_t p1 = (x_[2][l] & kLow) * kM1;
         x_[0][l] = (p1 >> 32) ^ x_[1][l] ^ k0;
@@ -272,9 +326,9 @@ class StreamBatch {
   }
 
 #if defined(__SSE2__)
+  template <std::size_t kVectors>  // two 64-bit lanes per __m128i
   void rounds_sse2() noexcept {
     set_counters();
-    constexpr std::size_t kVectors = kLanes / 2;  // two 64-bit lanes per __m128i
     const __m128i m0 = _mm_set1_epi64x(kM0), m1 = _mm_set1_epi64x(kM1);
     const __m128i w0 = _mm_set1_epi64x(kW0), w1 = _mm_set1_epi64x(kW1);
     __m128i k0 = _mm_set1_epi64x(static_cast<std::uint32_t>(seed_));
@@ -358,21 +412,32 @@ class StreamBatch {
 
   // The rounds of rounds_sse2() on 4 lanes per vector (GCC and Clang emit vzeroupper on return,
   // so the SSE code around pays no transition penalty).
+  template <std::size_t kVectors>
   __attribute__((target("avx2"))) void rounds_avx2() noexcept {
-    constexpr std::size_t kVectors = kLanes / 4;
     const __m256i m0 = _mm256_set1_epi64x(kM0), m1 = _mm256_set1_epi64x(kM1);
     const __m256i w0 = _mm256_set1_epi64x(kW0), w1 = _mm256_set1_epi64x(kW1);
     const __m256i low = _mm256_set1_epi64x(static_cast<long long>(kLow));
     __m256i k0 = _mm256_set1_epi64x(static_cast<std::uint32_t>(seed_));
     __m256i k1 = _mm256_set1_epi64x(static_cast<std::uint32_t>(seed_ >> 32));
     __m256i x0[kVectors], x1[kVectors], x2[kVectors], x3[kVectors];
+    // Word 3's block index: first_block_ + block_step_ * lane (0 for fill()).
+    __m256i block[kVectors];
+    {
+      const __m256i first = _mm256_set1_epi64x(first_block_);
+      const __m256i step = _mm256_set1_epi64x(block_step_);
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < kVectors; ++v)
+        block[v] = _mm256_add_epi64(first, _mm256_mul_epu32(step, _mm256_setr_epi64x(4 * v, 4 * v + 1, 4 * v + 2, 4 * v + 3)));
+    }
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < kVectors; ++v) {
-      const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&entity_[4 * v]));
+      // (fill_blocks(): one entity, broadcast from a scalar load that the store buffer forwards)
+      const __m256i e = block_step_ != 0 ? _mm256_set1_epi64x(static_cast<long long>(entity_[0]))
+                                         : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&entity_[4 * v]));
       x0[v] = _mm256_set1_epi64x(static_cast<std::uint32_t>(purpose_));
       x1[v] = _mm256_and_si256(e, low);
       x2[v] = _mm256_set1_epi64x(static_cast<std::uint32_t>(tick_));
-      x3[v] = _mm256_and_si256(_mm256_slli_epi64(_mm256_srli_epi64(e, 32), 24), low);
+      x3[v] = _mm256_and_si256(_mm256_add_epi64(_mm256_slli_epi64(_mm256_srli_epi64(e, 32), 24), block[v]), low);
     }
     for (int round = 0; round < 10; ++round) {
 #pragma GCC unroll 4
@@ -403,21 +468,33 @@ class StreamBatch {
 #if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+  template <std::size_t kVectors>
   __attribute__((target("avx512f"))) void rounds_avx512() noexcept {
-    constexpr std::size_t kVectors = kLanes / 8;
     const __m512i m0 = _mm512_set1_epi64(kM0), m1 = _mm512_set1_epi64(kM1);
     const __m512i w0 = _mm512_set1_epi64(kW0), w1 = _mm512_set1_epi64(kW1);
     const __m512i low = _mm512_set1_epi64(static_cast<long long>(kLow));
     __m512i k0 = _mm512_set1_epi64(static_cast<std::uint32_t>(seed_));
     __m512i k1 = _mm512_set1_epi64(static_cast<std::uint32_t>(seed_ >> 32));
     __m512i x0[kVectors], x1[kVectors], x2[kVectors], x3[kVectors];
+    // Word 3's block index: first_block_ + block_step_ * lane (0 for fill()).
+    __m512i block[kVectors];
+    {
+      const __m512i first = _mm512_set1_epi64(first_block_);
+      const __m512i step = _mm512_set1_epi64(block_step_);
+#pragma GCC unroll 2
+      for (std::size_t v = 0; v < kVectors; ++v)
+        block[v] = _mm512_add_epi64(
+            first, _mm512_mul_epu32(step, _mm512_setr_epi64(8 * v, 8 * v + 1, 8 * v + 2, 8 * v + 3, 8 * v + 4,
+                                                            8 * v + 5, 8 * v + 6, 8 * v + 7)));
+    }
 #pragma GCC unroll 2
     for (std::size_t v = 0; v < kVectors; ++v) {
-      const __m512i e = _mm512_loadu_si512(&entity_[8 * v]);
+      const __m512i e = block_step_ != 0 ? _mm512_set1_epi64(static_cast<long long>(entity_[0]))
+                                         : _mm512_loadu_si512(&entity_[8 * v]);
       x0[v] = _mm512_set1_epi64(static_cast<std::uint32_t>(purpose_));
       x1[v] = _mm512_and_si512(e, low);
       x2[v] = _mm512_set1_epi64(static_cast<std::uint32_t>(tick_));
-      x3[v] = _mm512_and_si512(_mm512_slli_epi64(_mm512_srli_epi64(e, 32), 24), low);
+      x3[v] = _mm512_and_si512(_mm512_add_epi64(_mm512_slli_epi64(_mm512_srli_epi64(e, 32), 24), block[v]), low);
     }
     for (int round = 0; round < 10; ++round) {
 #pragma GCC unroll 2
@@ -448,6 +525,8 @@ class StreamBatch {
   std::int64_t tick_ = 0;
   std::size_t n_ = 0;
   std::uint64_t entity_[kLanes]{};
+  std::uint32_t first_block_ = 0;  //!< word 3's block index of lane l: first_block_ + block_step_ * l
+  std::uint32_t block_step_ = 0;   //!< 0: fill() (every lane a stream's first block); 1: fill_blocks()
   alignas(64) std::uint64_t x_[4][kLanes]{};  //!< counter words, then the blocks: word w of lane l in x_[w][l]
 };
 

@@ -20,13 +20,16 @@
 // std::pow. sqrt is exact (IEEE 754); the others come from the platform's libm, which is
 // not required to round correctly, so a different libm may change a last bit (and, very
 // rarely, an accept/reject decision). Same libm + same inputs => same bits.
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numbers>
 #include <span>
 #include <vector>
 
+#include "engine/log4.hpp"
 #include "engine/rng.hpp"
 
 namespace piracy::sample {
@@ -62,6 +65,10 @@ double log_factorial(double k) noexcept;
 /// the function "fc" of Hörmann (1993) for BTRD: a table below k = 32, Stirling's series
 /// above (truncation error < 4e-20).
 double stirling_correction(double k) noexcept;
+
+inline void check_exponential_rate(double rate) {
+  if (!(rate > 0.0) || !std::isfinite(rate)) invalid_parameter("exponential", "rate", rate, "need finite rate > 0");
+}
 
 }  // namespace detail
 
@@ -132,10 +139,15 @@ inline double normal(Stream& s, double mean = 0.0, double sd = 1.0) {
 /// Exponential with the given rate (mean 1/rate), by inversion. Draws: 1.
 /// Requires finite rate > 0. The result is > 0 (u < 1).
 inline double exponential(Stream& s, double rate) {
-  if (!(rate > 0.0) || !std::isfinite(rate)) {
-    detail::invalid_parameter("exponential", "rate", rate, "need finite rate > 0");
-  }
+  detail::check_exponential_rate(rate);  // before the draw: a failed call consumes nothing
   return -std::log(s.uniform()) / rate;
+}
+
+/// exponential()'s value when the uniform u it draws has log(u) = log_u (for draws taken in
+/// batches: StreamBatch::fill_blocks, log4::log4).
+inline double exponential_of_log(double log_u, double rate) {
+  detail::check_exponential_rate(rate);
+  return -log_u / rate;
 }
 
 /// Lognormal: exp(Normal(mu, sigma)); mu and sigma are the mean and sd of the logarithm.
@@ -233,5 +245,63 @@ class AliasTable {
   std::vector<Cell> cells_;
   std::vector<std::uint32_t> work_;  //!< construction scratch: the small and large worklists
 };
+
+/// The index after i of the next success of a Bernoulli(a) sequence, by geometric skipping
+/// (Devroye 1986, ch. X.2: the gap is Geometric(a)), for a uniform u with log(u) = log_u and
+/// log1m_a = log(1 - a) (-1e300 for a = 1). An index past 1e15 is returned as INT64_MAX / 2.
+inline std::int64_t geometric_skip(double log_u, std::int64_t i, double log1m_a) noexcept {
+  const double gap = std::floor(log_u / log1m_a);
+  if (!(gap < 1e15)) return std::numeric_limits<std::int64_t>::max() / 2;
+  return i + 1 + static_cast<std::int64_t>(gap);
+}
+
+/// The timed attempts of the release race (agents/simulation.cpp, race()): the successes k of
+/// a Bernoulli(a) sequence over lo <= k < hi, found by geometric skipping, each with an
+/// Exponential(rate) finish time; push(k, time) for each, in order. Its definition is this loop
+/// on one stream (timed_attempts_reference() below):
+///   Stream rng(seed, purpose, entity, tick);
+///   for (k = skip(log(rng.uniform()), lo - 1); k < hi; k = skip(log(rng.uniform()), k))
+///     push(k, exponential(rng, rate));
+/// so attempt j reads block j of the stream: words 0-1 the uniform of its gap, words 2-3 that of
+/// its finish time. Here the blocks are computed 4, then 8, then 16 at a time
+/// (StreamBatch::fill_blocks: in the default run a third of the race's ranges read 1 block,
+/// another third 2 to 4, 15% 5 to 8 and 18% more) and the logarithms of four attempts' uniforms
+/// at a time (log4: glibc's log, bit for bit). Blocks past the loop's exit are never read, so
+/// the values are the loop's (tests/engine/samplers_test.cpp); the blocks one by one and two
+/// calls of log per attempt were ~10% of the default run's instructions (docs/PERFORMANCE.md 18).
+/// Draws: none from a caller's stream. Requires finite rate > 0 (checked at the first attempt,
+/// as exponential() does) and hi - lo < 2^24 (a stream's limit).
+template <class Push>
+void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, std::uint64_t entity,
+                    std::int64_t tick, std::int64_t lo, std::int64_t hi, double log1m_a, double rate, Push&& push) {
+  std::int64_t k = lo - 1;
+  for (std::uint32_t first = 0;; first += static_cast<std::uint32_t>(blocks.size())) {
+    if (first == 0) blocks.fill_blocks<4>(seed, purpose, entity, tick, first);
+    else if (first == 4) blocks.fill_blocks<8>(seed, purpose, entity, tick, first);
+    else blocks.fill_blocks(seed, purpose, entity, tick, first);
+    for (std::size_t l0 = 0; l0 < blocks.size(); l0 += 4) {
+      std::array<double, 4> log_gap, log_finish;
+      log4::log4(blocks.uniform(l0, 0), blocks.uniform(l0 + 1, 0), blocks.uniform(l0 + 2, 0),
+                 blocks.uniform(l0 + 3, 0), log_gap.data());
+      log4::log4(blocks.uniform(l0, 1), blocks.uniform(l0 + 1, 1), blocks.uniform(l0 + 2, 1),
+                 blocks.uniform(l0 + 3, 1), log_finish.data());
+      for (std::size_t j = 0; j < 4; ++j) {
+        k = geometric_skip(log_gap[j], k, log1m_a);
+        if (k >= hi) return;
+        push(k, exponential_of_log(log_finish[j], rate));
+      }
+    }
+  }
+}
+
+/// timed_attempts() as its definition reads: one draw after the other (tests and benchmarks).
+template <class Push>
+void timed_attempts_reference(std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
+                              std::int64_t lo, std::int64_t hi, double log1m_a, double rate, Push&& push) {
+  Stream rng(seed, purpose, entity, tick);
+  for (std::int64_t k = geometric_skip(std::log(rng.uniform()), lo - 1, log1m_a); k < hi;
+       k = geometric_skip(std::log(rng.uniform()), k, log1m_a))
+    push(k, exponential(rng, rate));
+}
 
 }  // namespace piracy::sample

@@ -260,3 +260,56 @@ TEST_CASE("StreamBatch gives the very streams Stream gives", "[engine][rng]") {
     }
   }
 }
+
+TEST_CASE("StreamBatch::fill_blocks gives one stream's blocks in turn", "[engine][rng]") {
+  // The race reads a stream's blocks 4, 8 and 16 at a time (agents/simulation.cpp): lane l of
+  // fill_blocks(first) must be the block that the stream's draws 4 (first + l) .. 4 (first + l)
+  // + 3 read, on every path, for every batch size, and uniform(l, h) its (2 (first + l) + h)-th
+  // uniform().
+  Stream meta(2026, Purpose::Test, 13, 1);
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::uint64_t seed = meta.next_u64();
+    const auto purpose = static_cast<Purpose>(meta.next_u32() % 21);
+    const auto tick = static_cast<std::int64_t>(static_cast<std::int32_t>(meta.next_u32()));
+    const std::uint64_t entity = meta.next_u64() >> (24 + meta.next_u32() % 40);  // < 2^40
+    const std::uint32_t first = trial % 3 == 0 ? 0u : meta.next_u32() % 5000;
+    Stream ref(seed, purpose, entity, tick);
+    for (std::uint32_t d = 0; d < 4 * first; ++d) ref.next_u32();  // skip `first` blocks
+    Stream uref = ref;
+    std::vector<std::uint32_t> want(4 * piracy::StreamBatch::kLanes);
+    for (auto& w : want) w = ref.next_u32();
+    std::vector<double> want_u(2 * piracy::StreamBatch::kLanes);
+    for (auto& u : want_u) u = uref.uniform();
+    const auto check = [&](const piracy::StreamBatch& b, std::size_t lanes) {
+      REQUIRE(b.size() == lanes);
+      for (std::size_t l = 0; l < lanes; ++l) {
+        for (std::size_t w = 0; w < 4; ++w) CHECK(b.word(l, w) == want[4 * l + w]);
+        CHECK(b.uniform(l, 0) == want_u[2 * l]);
+        CHECK(b.uniform(l, 1) == want_u[2 * l + 1]);
+      }
+    };
+    piracy::StreamBatch batch;
+    batch.fill_blocks<4>(seed, purpose, entity, tick, first);
+    check(batch, 4);
+    batch.fill_blocks<8>(seed, purpose, entity, tick, first);
+    check(batch, 8);
+    batch.fill_blocks(seed, purpose, entity, tick, first);
+    check(batch, piracy::StreamBatch::kLanes);
+    for (const auto path : kPaths) {
+      if (!piracy::StreamBatch::supported(path)) continue;
+      piracy::StreamBatch b;
+      b.fill_blocks<4>(path, seed, purpose, entity, tick, first);
+      check(b, 4);
+      b.fill_blocks<8>(path, seed, purpose, entity, tick, first);
+      check(b, 8);
+      b.fill_blocks(path, seed, purpose, entity, tick, first);
+      check(b, piracy::StreamBatch::kLanes);
+      // fill() after fill_blocks(): every lane a stream's first block again
+      b.fill(path, seed, purpose, tick, 3, [&](std::size_t l) { return entity + l; });
+      for (std::size_t l = 0; l < 3; ++l) {
+        Stream s(seed, purpose, entity + l, tick);
+        CHECK(first_u32(b.stream(l), 8) == first_u32(s, 8));
+      }
+    }
+  }
+}

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -731,4 +732,45 @@ TEST_CASE("samplers reject invalid parameters with ModelError", "[engine][sample
   CHECK_THROWS_AS(sample::AliasTable(overflow), ModelError);
   // Nothing was drawn by any failed call: validation comes first.
   CHECK(s.blocks() == 0u);
+}
+
+TEST_CASE("timed_attempts gives the attempts of its one-draw-after-the-other definition", "[engine][samplers]") {
+  // The race's draws (agents/simulation.cpp) come in batches of blocks and logarithms; every
+  // attempt and finish time must be the loop's, bit for bit, and the loop must stop where it
+  // stops: ranges that end within the first block, within each batch (4, 8, 16 blocks) and far
+  // past them, attempt probabilities from tiny to 1 (every slot).
+  using Attempt = std::pair<std::int64_t, double>;
+  Stream meta(2026, Purpose::Test, 44, 0);
+  piracy::StreamBatch blocks;
+  long compared = 0, long_ranges = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    const std::uint64_t seed = meta.next_u64();
+    const std::uint64_t entity = meta.next_u64() >> (24 + meta.next_u32() % 40);
+    const auto tick = static_cast<std::int64_t>(meta.next_u32() % 5000);
+    const std::int64_t lo = meta.next_u32() % 1000;
+    const std::int64_t hi = lo + static_cast<std::int64_t>(meta.next_u32() % (trial % 10 == 0 ? 5000 : 300));
+    const double a = trial % 17 == 0 ? 1.0 : std::pow(10.0, -4.0 * meta.uniform());
+    const double l1m = a >= 1.0 ? -1e300 : std::log1p(-a);
+    const double rate = 0.01 + 50.0 * meta.uniform();
+    std::vector<Attempt> want, got;
+    sample::timed_attempts_reference(seed, Purpose::Race, entity, tick, lo, hi, l1m, rate,
+                                     [&](std::int64_t k, double h) { want.emplace_back(k, h); });
+    sample::timed_attempts(blocks, seed, Purpose::Race, entity, tick, lo, hi, l1m, rate,
+                           [&](std::int64_t k, double h) { got.emplace_back(k, h); });
+    REQUIRE(got.size() == want.size());
+    for (std::size_t j = 0; j < want.size(); ++j) {
+      CHECK(got[j].first == want[j].first);
+      CHECK(std::bit_cast<std::uint64_t>(got[j].second) == std::bit_cast<std::uint64_t>(want[j].second));
+    }
+    compared += static_cast<long>(want.size());
+    long_ranges += want.size() > 28 ? 1 : 0;  // past the 4 + 8 + 16 blocks of the first batches
+  }
+  CHECK(compared > 100000);
+  CHECK(long_ranges > 100);
+  SECTION("an invalid rate throws at the first attempt, as the loop's exponential() does") {
+    const auto none = [](std::int64_t, double) {};
+    CHECK_NOTHROW(sample::timed_attempts(blocks, 1, Purpose::Race, 2, 3, 10, 10, std::log1p(-0.5), 0.0, none));
+    CHECK_THROWS_AS(sample::timed_attempts(blocks, 1, Purpose::Race, 2, 3, 10, 20, -1e300, 0.0, none), ModelError);
+    CHECK_THROWS_AS(sample::timed_attempts_reference(1, Purpose::Race, 2, 3, 10, 20, -1e300, 0.0, none), ModelError);
+  }
 }

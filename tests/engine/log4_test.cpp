@@ -1,0 +1,70 @@
+// log4 must give std::log's very bits: the release race's draws go through it, and any
+// difference would change every result (engine/log4.hpp).
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "engine/log4.hpp"
+#include "engine/rng.hpp"
+
+using piracy::Purpose;
+using piracy::Stream;
+
+namespace {
+
+// Counts the lanes whose bits differ from std::log's (NaNs compared as NaNs: their payload is
+// whatever the platform's std::log gives, which log4 returns for those lanes).
+int mismatches(const std::array<double, 4>& x) {
+  std::array<double, 4> y{};
+  piracy::log4::log4(x[0], x[1], x[2], x[3], y.data());
+  int bad = 0;
+  for (std::size_t l = 0; l < 4; ++l) {
+    const double want = std::log(x[l]);
+    if (std::isnan(want)) bad += std::isnan(y[l]) ? 0 : 1;
+    else bad += std::bit_cast<std::uint64_t>(y[l]) != std::bit_cast<std::uint64_t>(want) ? 1 : 0;
+  }
+  return bad;
+}
+
+}  // namespace
+
+TEST_CASE("log4 gives std::log's bits", "[engine][log4]") {
+  INFO("FMA path taken: " << piracy::log4::fma_path());
+  Stream rng(2026, Purpose::Test, 43, 0);
+  long bad = 0;
+  // The race's arguments (uniforms on (0, 1), including their 53-bit grid near 0), positive
+  // doubles of every exponent, values near 1 (the second kernel's interval and its edges) and
+  // arbitrary bit patterns (negative, zero, subnormal, inf, NaN: the lanes sent to std::log).
+  for (int trial = 0; trial < 250000; ++trial) {
+    std::array<double, 4> x{};
+    for (auto& v : x) {
+      switch (rng.next_u32() % 5) {
+        case 0: v = rng.uniform(); break;
+        case 1: v = Stream::uniform_of(rng.next_u64() >> (rng.next_u32() % 64)); break;
+        case 2: v = std::bit_cast<double>(rng.next_u64() & 0x7fffffffffffffffull); break;
+        case 3: v = 0.9 + 0.2 * rng.uniform(); break;
+        default: v = std::bit_cast<double>(rng.next_u64()); break;
+      }
+    }
+    bad += mismatches(x);
+  }
+  CHECK(bad == 0);
+  SECTION("edges of the kernels' intervals, the table's, and special values") {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    const double lo = std::bit_cast<double>(0x3fee000000000000ull), hi = std::bit_cast<double>(0x3ff1090000000000ull);
+    const std::array<double, 4> edges[] = {
+        {lo, std::nextafter(lo, 0.0), hi, std::nextafter(hi, 0.0)},
+        {1.0, std::nextafter(1.0, 0.0), std::nextafter(1.0, 2.0), 2.0},
+        {std::bit_cast<double>(0x3fe6000000000000ull), std::bit_cast<double>(0x3fe5ffffffffffffull), 0.5, 0.25},
+        {0x1p-1022, std::nextafter(0x1p-1022, 0.0), std::numeric_limits<double>::denorm_min(), 0x1p-54},
+        {std::numeric_limits<double>::max(), 0x1p1023, inf, 0.0},
+        {-0.0, -1.0, -inf, std::numeric_limits<double>::quiet_NaN()},
+        {0.5 * 0x1p-53, 1.0 - 0x1p-53, 0.9375, 0.9375 - 0x1p-53},
+    };
+    for (const auto& x : edges) CHECK(mismatches(x) == 0);
+  }
+}
