@@ -215,7 +215,7 @@ class StreamBatch {
   void fill_blocks(std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
                    std::uint32_t first) noexcept {
     load_blocks(seed, purpose, entity, tick, first, Lanes);
-    rounds<Lanes>(default_path());
+    rounds<Lanes, true>(default_path());
   }
 
   /// fill_blocks() along a given path (tests and benchmarks); an unsupported path falls back to
@@ -224,7 +224,7 @@ class StreamBatch {
   void fill_blocks(Path path, std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
                    std::uint32_t first) noexcept {
     load_blocks(seed, purpose, entity, tick, first, Lanes);
-    rounds<Lanes>(supported(path) ? path : Path::Portable);
+    rounds<Lanes, true>(supported(path) ? path : Path::Portable);
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
@@ -249,18 +249,21 @@ class StreamBatch {
  private:
   /// The ten rounds along `path` (supported).
   /// (Only the first Lanes lanes are computed, rounded up to whole vectors.)
-  template <std::size_t Lanes = kLanes>
+  /// (kBlocks: fill_blocks()'s counters, one entity and word 3's block index first_block_ + l;
+  /// else fill()'s, every lane a stream's first block: the code fill() ran before fill_blocks
+  /// existed, which the scener loops call once per 16 sceners.)
+  template <std::size_t Lanes = kLanes, bool kBlocks = false>
   void rounds(Path path) noexcept {
     static_assert(Lanes % 4 == 0 && Lanes > 0 && Lanes <= kLanes);
     switch (path) {
 #if PIRACY_RNG_X86_DISPATCH
-      case Path::Avx512: rounds_avx512<(Lanes + 7) / 8>(); break;
-      case Path::Avx2: rounds_avx2<Lanes / 4>(); break;
+      case Path::Avx512: rounds_avx512<(Lanes + 7) / 8, kBlocks>(); break;
+      case Path::Avx2: rounds_avx2<Lanes / 4, kBlocks>(); break;
 #endif
 #if defined(__SSE2__)
-      case Path::Sse2: rounds_sse2<Lanes / 2>(); break;
+      case Path::Sse2: rounds_sse2<Lanes / 2, kBlocks>(); break;
 #endif
-      default: rounds_portable<Lanes>(); break;
+      default: rounds_portable<Lanes, kBlocks>(); break;
     }
   }
 
@@ -276,8 +279,6 @@ class StreamBatch {
     n_ = n < kLanes ? n : kLanes;
     for (std::size_t l = 0; l < n_; ++l) entity_[l] = static_cast<std::uint64_t>(entity(l));
     for (std::size_t l = n_; l < kLanes; ++l) entity_[l] = 0;  // unused lanes: any counter does
-    first_block_ = 0;
-    block_step_ = 0;
   }
 
   void load_blocks(std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
@@ -288,28 +289,28 @@ class StreamBatch {
     n_ = lanes;
     for (std::size_t l = 0; l < kLanes; ++l) entity_[l] = entity;  // (lanes past n_: any counter does)
     first_block_ = first;
-    block_step_ = 1;
   }
 
   /// The counter layout of Stream's constructor in x_, for the portable and SSE2 paths. Each
   /// 32-bit word sits in the low half of a 64-bit lane: pmuludq multiplies the low halves of
   /// 64-bit lanes into full products. The high halves hold garbage after the first round and
   /// are never read as part of a word.
+  template <bool kBlocks>
   void set_counters() noexcept {
     for (std::size_t l = 0; l < kLanes; ++l) {
       x_[0][l] = static_cast<std::uint32_t>(purpose_);
       x_[1][l] = static_cast<std::uint32_t>(entity_[l]);
       x_[2][l] = static_cast<std::uint32_t>(tick_);
-      x_[3][l] = static_cast<std::uint32_t>((static_cast<std::uint32_t>(entity_[l] >> 32) << 24) + first_block_ +
-                                            block_step_ * static_cast<std::uint32_t>(l));
+      x_[3][l] = static_cast<std::uint32_t>((static_cast<std::uint32_t>(entity_[l] >> 32) << 24) +
+                                            (kBlocks ? first_block_ + static_cast<std::uint32_t>(l) : 0u));
     }
   }
 
   /// One Philox round: (hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0) with (hi0, lo0) = M0 x0 and
   /// (hi1, lo1) = M1 x2; the key is bumped between rounds.
-  template <std::size_t Lanes>
+  template <std::size_t Lanes, bool kBlocks>
   void rounds_portable() noexcept {
-    set_counters();
+    set_counters<kBlocks>();
     std::uint64_t k0 = static_cast<std::uint32_t>(seed_), k1 = static_cast<std::uint32_t>(seed_ >> 32);
     for (int round = 0; round < 10; ++round) {
       for (std::size_t l = 0; l < Lanes; ++l) {
@@ -326,9 +327,9 @@ class StreamBatch {
   }
 
 #if defined(__SSE2__)
-  template <std::size_t kVectors>  // two 64-bit lanes per __m128i
+  template <std::size_t kVectors, bool kBlocks>  // two 64-bit lanes per __m128i
   void rounds_sse2() noexcept {
-    set_counters();
+    set_counters<kBlocks>();
     const __m128i m0 = _mm_set1_epi64x(kM0), m1 = _mm_set1_epi64x(kM1);
     const __m128i w0 = _mm_set1_epi64x(kW0), w1 = _mm_set1_epi64x(kW1);
     __m128i k0 = _mm_set1_epi64x(static_cast<std::uint32_t>(seed_));
@@ -412,7 +413,7 @@ class StreamBatch {
 
   // The rounds of rounds_sse2() on 4 lanes per vector (GCC and Clang emit vzeroupper on return,
   // so the SSE code around pays no transition penalty).
-  template <std::size_t kVectors>
+  template <std::size_t kVectors, bool kBlocks>
   __attribute__((target("avx2"))) void rounds_avx2() noexcept {
     const __m256i m0 = _mm256_set1_epi64x(kM0), m1 = _mm256_set1_epi64x(kM1);
     const __m256i w0 = _mm256_set1_epi64x(kW0), w1 = _mm256_set1_epi64x(kW1);
@@ -420,24 +421,20 @@ class StreamBatch {
     __m256i k0 = _mm256_set1_epi64x(static_cast<std::uint32_t>(seed_));
     __m256i k1 = _mm256_set1_epi64x(static_cast<std::uint32_t>(seed_ >> 32));
     __m256i x0[kVectors], x1[kVectors], x2[kVectors], x3[kVectors];
-    // Word 3's block index: first_block_ + block_step_ * lane (0 for fill()).
-    __m256i block[kVectors];
-    {
-      const __m256i first = _mm256_set1_epi64x(first_block_);
-      const __m256i step = _mm256_set1_epi64x(block_step_);
-#pragma GCC unroll 4
-      for (std::size_t v = 0; v < kVectors; ++v)
-        block[v] = _mm256_add_epi64(first, _mm256_mul_epu32(step, _mm256_setr_epi64x(4 * v, 4 * v + 1, 4 * v + 2, 4 * v + 3)));
-    }
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < kVectors; ++v) {
-      // (fill_blocks(): one entity, broadcast from a scalar load that the store buffer forwards)
-      const __m256i e = block_step_ != 0 ? _mm256_set1_epi64x(static_cast<long long>(entity_[0]))
-                                         : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&entity_[4 * v]));
+      // (fill_blocks(): one entity, broadcast from a scalar load that the store buffer forwards,
+      // and word 3's block index first_block_ + lane)
+      const __m256i e = kBlocks ? _mm256_set1_epi64x(static_cast<long long>(entity_[0]))
+                                : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&entity_[4 * v]));
       x0[v] = _mm256_set1_epi64x(static_cast<std::uint32_t>(purpose_));
       x1[v] = _mm256_and_si256(e, low);
       x2[v] = _mm256_set1_epi64x(static_cast<std::uint32_t>(tick_));
-      x3[v] = _mm256_and_si256(_mm256_add_epi64(_mm256_slli_epi64(_mm256_srli_epi64(e, 32), 24), block[v]), low);
+      x3[v] = _mm256_slli_epi64(_mm256_srli_epi64(e, 32), 24);
+      if constexpr (kBlocks)
+        x3[v] = _mm256_add_epi64(x3[v], _mm256_add_epi64(_mm256_set1_epi64x(first_block_),
+                                                         _mm256_setr_epi64x(4 * v, 4 * v + 1, 4 * v + 2, 4 * v + 3)));
+      x3[v] = _mm256_and_si256(x3[v], low);
     }
     for (int round = 0; round < 10; ++round) {
 #pragma GCC unroll 4
@@ -468,7 +465,7 @@ class StreamBatch {
 #if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-  template <std::size_t kVectors>
+  template <std::size_t kVectors, bool kBlocks>
   __attribute__((target("avx512f"))) void rounds_avx512() noexcept {
     const __m512i m0 = _mm512_set1_epi64(kM0), m1 = _mm512_set1_epi64(kM1);
     const __m512i w0 = _mm512_set1_epi64(kW0), w1 = _mm512_set1_epi64(kW1);
@@ -476,25 +473,18 @@ class StreamBatch {
     __m512i k0 = _mm512_set1_epi64(static_cast<std::uint32_t>(seed_));
     __m512i k1 = _mm512_set1_epi64(static_cast<std::uint32_t>(seed_ >> 32));
     __m512i x0[kVectors], x1[kVectors], x2[kVectors], x3[kVectors];
-    // Word 3's block index: first_block_ + block_step_ * lane (0 for fill()).
-    __m512i block[kVectors];
-    {
-      const __m512i first = _mm512_set1_epi64(first_block_);
-      const __m512i step = _mm512_set1_epi64(block_step_);
-#pragma GCC unroll 2
-      for (std::size_t v = 0; v < kVectors; ++v)
-        block[v] = _mm512_add_epi64(
-            first, _mm512_mul_epu32(step, _mm512_setr_epi64(8 * v, 8 * v + 1, 8 * v + 2, 8 * v + 3, 8 * v + 4,
-                                                            8 * v + 5, 8 * v + 6, 8 * v + 7)));
-    }
 #pragma GCC unroll 2
     for (std::size_t v = 0; v < kVectors; ++v) {
-      const __m512i e = block_step_ != 0 ? _mm512_set1_epi64(static_cast<long long>(entity_[0]))
-                                         : _mm512_loadu_si512(&entity_[8 * v]);
+      const __m512i e = kBlocks ? _mm512_set1_epi64(static_cast<long long>(entity_[0])) : _mm512_loadu_si512(&entity_[8 * v]);
       x0[v] = _mm512_set1_epi64(static_cast<std::uint32_t>(purpose_));
       x1[v] = _mm512_and_si512(e, low);
       x2[v] = _mm512_set1_epi64(static_cast<std::uint32_t>(tick_));
-      x3[v] = _mm512_and_si512(_mm512_add_epi64(_mm512_slli_epi64(_mm512_srli_epi64(e, 32), 24), block[v]), low);
+      x3[v] = _mm512_slli_epi64(_mm512_srli_epi64(e, 32), 24);
+      if constexpr (kBlocks)
+        x3[v] = _mm512_add_epi64(x3[v], _mm512_add_epi64(_mm512_set1_epi64(first_block_),
+                                                         _mm512_setr_epi64(8 * v, 8 * v + 1, 8 * v + 2, 8 * v + 3,
+                                                                           8 * v + 4, 8 * v + 5, 8 * v + 6, 8 * v + 7)));
+      x3[v] = _mm512_and_si512(x3[v], low);
     }
     for (int round = 0; round < 10; ++round) {
 #pragma GCC unroll 2
@@ -525,8 +515,7 @@ class StreamBatch {
   std::int64_t tick_ = 0;
   std::size_t n_ = 0;
   std::uint64_t entity_[kLanes]{};
-  std::uint32_t first_block_ = 0;  //!< word 3's block index of lane l: first_block_ + block_step_ * l
-  std::uint32_t block_step_ = 0;   //!< 0: fill() (every lane a stream's first block); 1: fill_blocks()
+  std::uint32_t first_block_ = 0;  //!< fill_blocks(): word 3's block index of lane l is first_block_ + l
   alignas(64) std::uint64_t x_[4][kLanes]{};  //!< counter words, then the blocks: word w of lane l in x_[w][l]
 };
 
