@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "agents/decision.hpp"
 #include "engine/error.hpp"
 #include "engine/exp4.hpp"
 #include "engine/interrupt.hpp"
@@ -521,69 +522,94 @@ void Simulation::decide() {
   const auto& sp = cfg_.sceners;
   const auto& ep = cfg_.enforcement;
   const float chill_decay = static_cast<float>(std::exp(-kLn2 / ep.chill_half_life_days));
-  const double perceived_base = ep.detection_per_day * ep.perception;
+  const decision::Params dp{.perceived_base = ep.detection_per_day * ep.perception,
+                            .sanction = ep.sanction,
+                            .sell_multiplier = ep.sell_multiplier,
+                            .peer_catch = ep.peer_catch,
+                            .peer_penalty = ep.peer_penalty,
+                            .dormant_factor = ep.dormant_factor,
+                            .outside_option = sp.outside_option,
+                            .beta = sp.beta};
+  // Four sceners side by side where glibc's exp takes its FMA path (agents/decision.hpp: the
+  // same values as one after the other; docs/PERFORMANCE.md 19).
+  const bool four = exp4::fma_path();
   const std::size_t n = active_.size();
   // Ranges of 512 sceners or more: with 2,048 the default run's ~3,800 made two halves, and this
   // phase ran x1.09-1.11 as fast on 2 threads as on 1; x1.14-1.17 with 512 (likely: a second
   // thread that arrives late, woken or freed from the market's day, takes a smaller share and
   // keeps the first waiting less). Each scener's draws are its own: any ranges give the same values.
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 512), [&](const tbb::blocked_range<std::size_t>& r) {
-    // The decision streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14).
+    // The decision streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14):
+    // lane l's uniforms 0 and 1 are the first two draws of Stream(cfg_.seed, Purpose::Decision, i, tick_).
     StreamBatch streams;
-    for (std::size_t k = r.begin(); k != r.end(); ++k) {
-      const std::size_t lane = (k - r.begin()) % StreamBatch::kLanes;
-      if (lane == 0)
-        streams.fill(cfg_.seed, Purpose::Decision, tick_, r.end() - k, [&](std::size_t l) { return active_[k + l]; });
-      const auto i = static_cast<std::size_t>(active_[k]);
-      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-      sc_.chill[i] *= chill_decay;
-      const auto gid = sc_.group[i];
-      // A group can release when it is alive and has a live site, exactly when it has a site to sell on.
-      const std::int32_t group_site = gid >= 0 ? group_sell_site_[static_cast<std::size_t>(gid)] : -1;
-      const bool can_release = group_site >= 0;
-      std::int32_t sell_site = -1;
-      if (tick_ >= sc_.ban_until[i]) {
-        const auto own = sc_.site[i];
-        sell_site = own >= 0 && site_live_[static_cast<std::size_t>(own)] ? own : group_site;
+    for (std::size_t k0 = r.begin(); k0 < r.end(); k0 += StreamBatch::kLanes) {
+      const std::size_t m = std::min(StreamBatch::kLanes, r.end() - k0);
+      streams.fill(cfg_.seed, Purpose::Decision, tick_, m, [&](std::size_t l) { return active_[k0 + l]; });
+      for (std::size_t q = 0; q < m; q += 4) {
+        std::array<decision::Inputs, 4> in;
+        std::array<double, 4> x{};
+        std::array<std::size_t, 4> ids{};
+        std::array<std::int32_t, 4> sell{};
+        unsigned live = 0;
+        for (std::size_t j = 0; j < 4 && q + j < m; ++j) {
+          const auto i = static_cast<std::size_t>(active_[k0 + q + j]);
+          if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+          live |= 1u << j;
+          ids[j] = i;
+          sc_.chill[i] *= chill_decay;
+          const auto gid = sc_.group[i];
+          // A group can release when it is alive and has a live site, exactly when it has a site to sell on.
+          const std::int32_t group_site = gid >= 0 ? group_sell_site_[static_cast<std::size_t>(gid)] : -1;
+          std::int32_t sell_site = -1;
+          if (tick_ >= sc_.ban_until[i]) {
+            const auto own = sc_.site[i];
+            sell_site = own >= 0 && site_live_[static_cast<std::size_t>(own)] ? own : group_site;
+          }
+          sell[j] = sell_site;
+          // Field by field: an aggregate assigned whole was built in a temporary and copied by
+          // 16-byte loads that overlapped its fresh one-byte stores (a store-forwarding stall,
+          // 40% of this loop's samples in `perf annotate`).
+          auto& v = in[j];
+          v.alpha = sc_.alpha[i];
+          v.rho = sc_.rho[i];
+          v.chill = sc_.chill[i];
+          v.recognition = sc_.recognition[i];
+          v.hat = sc_.hat[i];
+          v.release_ok = group_site >= 0;
+          v.sell_ok = sell_site >= 0 && v.alpha < 1.0;
+          x[j] = streams.uniform(q + j, 0);
+        }
+        if (live == 0) continue;
+        std::array<int, 4> act{};
+        unsigned bad = 0;
+        if (four) {
+#if PIRACY_EXP4_X86
+          // Lanes without an active scener repeat one that has one (any finite inputs would do;
+          // these keep the exp kernel on its fast path) and are not written back.
+          const auto first = static_cast<std::size_t>(std::countr_zero(live));
+          for (std::size_t j = 0; j < 4; ++j)
+            if (!((live >> j) & 1u)) { in[j] = in[first]; x[j] = x[first]; }
+          bad = decision::choose4_fma(in.data(), dp, x.data(), act.data()) & live;
+#endif
+        } else {
+          for (std::size_t j = 0; j < 4; ++j) {
+            if (!((live >> j) & 1u)) continue;
+            act[j] = decision::choose_one(in[j], dp, x[j]);
+            if (act[j] < 0) bad |= 1u << j;
+          }
+        }
+        if (bad != 0) {  // numerical guard (issue 9): the first such scener in id order
+          const auto j = static_cast<std::size_t>(std::countr_zero(bad));
+          throw_non_finite_utility(ids[j], decision::utilities(in[j], dp));
+        }
+        for (std::size_t j = 0; j < 4; ++j) {
+          if (!((live >> j) & 1u)) continue;
+          const auto i = ids[j];
+          sc_.action[i] = static_cast<std::uint8_t>(act[j]);
+          sc_.sell_site[i] = act[j] == kSell ? sell[j] : -1;
+          sc_.imitate[i] = streams.uniform(q + j, 1) < sp.imitation_rate ? 1 : 0;
+        }
       }
-      const double a = sc_.alpha[i];
-      const double risk = sc_.rho[i] * perceived_base * (1.0 + sc_.chill[i]) * ep.sanction;
-      // U_i(a) = alpha R^ + (1 - alpha) M^ - rho p^ S - 1[sell] pi_peer R  (MODEL.md s.3 step 2)
-      std::array<double, kActions> u{};
-      u[kRelease] = can_release ? a * sc_.hat[i][kRelease].r + (1 - a) * sc_.hat[i][kRelease].m - risk
-                                : -std::numeric_limits<double>::infinity();
-      // A scener who puts no weight on money never considers selling: the action would be
-      // strictly dominated by dormancy (no payoff, more risk).
-      u[kSell] = sell_site >= 0 && a < 1.0 ? a * sc_.hat[i][kSell].r + (1 - a) * sc_.hat[i][kSell].m -
-                                      risk * ep.sell_multiplier -
-                                      ep.peer_catch * ep.peer_penalty * sc_.recognition[i]
-                                : -std::numeric_limits<double>::infinity();
-      u[kDormant] = a * sc_.hat[i][kDormant].r + (1 - a) * sc_.hat[i][kDormant].m - risk * ep.dormant_factor;
-      u[kRetire] = sp.outside_option;
-      const double umax = *std::max_element(u.begin(), u.end());
-      // Weights exp(beta (u_k - umax)) (0 for an unavailable action, 1 for the best), the four
-      // at once and bit for bit as the scalar loop `sum += (w[k] = ...)` gave them
-      // (engine/exp4.hpp: glibc's exp on four lanes; three calls through glibc and that loop's
-      // branches were a third of this step, docs/PERFORMANCE.md 17).
-      static_assert(kActions == 4, "one logit_weights4 call");
-      std::array<double, kActions> w{};
-      const double sum = exp4::logit_weights4(u.data(), umax, sp.beta, w.data());
-      if (!std::isfinite(sum)) throw_non_finite_utility(i, u);  // numerical guard (issue 9)
-      Stream rng = streams.stream(lane);  // Stream(cfg_.seed, Purpose::Decision, i, tick_)
-      // The first action k at which x - w[0] - ... - w[k] < 0 (the last if none), found without a
-      // branch: the partial differences only fall (w >= 0), so k is the number of them, among
-      // the first kActions - 1, that are still >= 0. The same subtractions in the same order as
-      // the loop `x -= w[k]; if (x < 0) break;`, whose branch, random by design, mispredicted
-      // often (docs/PERFORMANCE.md 14).
-      static_assert(kActions == 4, "the partial differences below");
-      const double x0 = rng.uniform() * sum - w[0];
-      const double x1 = x0 - w[1];
-      const double x2 = x1 - w[2];
-      int act = static_cast<int>(x0 >= 0) + static_cast<int>(x1 >= 0) + static_cast<int>(x2 >= 0);
-      if (w[static_cast<std::size_t>(act)] == 0.0) act = kDormant;
-      sc_.action[i] = static_cast<std::uint8_t>(act);
-      sc_.sell_site[i] = act == kSell ? sell_site : -1;
-      sc_.imitate[i] = rng.uniform() < sp.imitation_rate ? 1 : 0;
     }
   });
 }

@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "agents/decision.hpp"
 #include "agents/params.hpp"
 #include "agents/simulation.hpp"
 #include "economics/market.hpp"
@@ -138,6 +139,68 @@ void BM_LogitWeights4(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_LogitWeights4);
+
+/// A scener's whole choice (utilities, logit weights, the draw: agents/decision.hpp) at the
+/// default scenario's constants, one scener after the other (choose_one, which decide() runs
+/// where AVX2 + FMA are missing) and four at a time (choose4_fma, which it runs where they are
+/// present; the same actions). Items = sceners.
+std::vector<piracy::decision::Inputs> decision_inputs() {
+  Stream rng(20200825, Purpose::Test, 11, 0);
+  std::vector<piracy::decision::Inputs> in(4096);
+  for (auto& v : in) {
+    v.alpha = rng.uniform();
+    v.rho = 0.5 + rng.uniform();
+    v.chill = rng.uniform() < 0.9 ? 0.0 : rng.uniform();
+    v.recognition = 5 * rng.uniform();
+    for (auto& h : v.hat) h = {static_cast<float>(rng.uniform()), static_cast<float>(rng.uniform())};
+    v.release_ok = rng.uniform() < 0.9;
+    v.sell_ok = rng.uniform() < 0.75;
+  }
+  return in;
+}
+piracy::decision::Params decision_params() {
+  piracy::decision::Params p;
+  p.perceived_base = 2e-4;
+  p.sanction = 200;
+  p.sell_multiplier = 2;
+  p.peer_catch = 0.02;
+  p.peer_penalty = 0.5;
+  p.dormant_factor = 0.1;
+  p.outside_option = 0.05;
+  p.beta = kBenchBeta;
+  return p;
+}
+void BM_DecisionOne(benchmark::State& state) {
+  const auto in = decision_inputs();
+  const auto p = decision_params();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const std::size_t k = i++ & 4095;
+    benchmark::DoNotOptimize(piracy::decision::choose_one(in[k], p, 0.25 + 0.5 * static_cast<double>(k & 1)));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecisionOne);
+#if PIRACY_EXP4_X86
+void BM_DecisionFour(benchmark::State& state) {
+  if (!piracy::exp4::fma_path()) {
+    state.SkipWithError("no AVX2 + FMA on this machine");
+    return;
+  }
+  const auto in = decision_inputs();
+  const auto p = decision_params();
+  const std::array<double, 4> x = {0.25, 0.75, 0.25, 0.75};
+  std::size_t i = 0;
+  for (auto _ : state) {
+    std::array<int, 4> act{};
+    benchmark::DoNotOptimize(piracy::decision::choose4_fma(in.data() + (i & 4092), p, x.data(), act.data()));
+    benchmark::DoNotOptimize(act);
+    i += 4;
+  }
+  state.SetItemsProcessed(state.iterations() * 4);
+}
+BENCHMARK(BM_DecisionFour);
+#endif
 
 /// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
 /// Items = uniforms.
