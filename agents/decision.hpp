@@ -1,17 +1,18 @@
 #pragma once
 // A scener's daily choice (MODEL.md s.3 step 2): the utilities of its four actions, their logit
 // weights and the draw that picks one. decide() (agents/simulation.cpp) gathers each scener's
-// inputs and calls choose4() for four sceners at a time.
+// inputs and calls choose4_fma() for four sceners at a time (choose_one() where it cannot).
 //
 // Two implementations give the same results bit for bit:
-//   - choose_one(), one scener after the other: the scalar code decide() ran before 2026-12-02 (docs/PERFORMANCE.md 19)
-//     (its utilities, exp4::logit_weights4 and the branch-free draw of docs/PERFORMANCE.md 14);
+//   - choose_one(), one scener after the other: the scalar code decide() ran until this header
+//     was written (its utilities, exp4::logit_weights4 and the branch-free draw of
+//     docs/PERFORMANCE.md 14);
 //   - choose4_fma(), four sceners side by side on AVX2 + FMA, taken where exp4::fma_path() (and
 //     so glibc's FMA copy of exp) is: one vector operation per step of the scalar formulas, in
 //     their order, and exp4's kernel once per action for the four. One scener's chain (utilities,
 //     maximum, exp, sum, draw) was ~90 dependent operations that the core could not overlap with
-//     the next scener's enough: decide() was the largest phase of the default run
-//     (docs/PERFORMANCE.md 19).
+//     the next scener's enough: decide() was the largest of the agents' phases in the default run
+//     on 1 thread (docs/PERFORMANCE.md 19).
 // tests/agents/decision_test.cpp checks the two against each other.
 #include <algorithm>
 #include <array>
@@ -38,7 +39,7 @@ struct Params {
 
 /// One scener's inputs, as decide() reads them today (chill after today's decay). No default
 /// member initializers: decide() declares four per call and writes each one it uses (zeroing
-/// them first was a tenth of its own instructions).
+/// them first was ~8% of its own instructions under callgrind).
 struct Inputs {
   double alpha;        //!< weight on recognition (1 - alpha on money)
   double rho;          //!< risk aversion

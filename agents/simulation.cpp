@@ -568,7 +568,7 @@ void Simulation::decide() {
           sell[j] = sell_site;
           // Field by field: an aggregate assigned whole was built in a temporary and copied by
           // 16-byte loads that overlapped its fresh one-byte stores (a store-forwarding stall,
-          // 40% of this loop's samples in `perf annotate`).
+          // 42% of this loop's samples in `perf annotate`).
           auto& v = in[j];
           v.alpha = sc_.alpha[i];
           v.rho = sc_.rho[i];
