@@ -1069,68 +1069,98 @@ void Simulation::enforcement() {
   // sold_today checks that the scener is Active, and an Active scener is always listed.
   const std::size_t n = active_.size();
   // (Ranges of 512 or more sceners, as in decide(): docs/PERFORMANCE.md 16.)
+  const double peer_keep = 1.0 - ep.peer_penalty;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 512), [&](const tbb::blocked_range<std::size_t>& r) {
+    // The arrays' data pointers, read once: the loop stores bytes (flags), which C++ lets alias
+    // anything, so the compiler reloaded each vector's pointer from sc_ after every such store
+    // (docs/PERFORMANCE.md 20). Locals of the task, whose addresses are never taken, cannot be
+    // aliased.
+    const std::int32_t* const active = active_.data();
+    const std::int32_t* const group = sc_.group.data();
+    const std::uint8_t* const role = sc_.role.data();
+    const std::uint8_t* const status = sc_.status.data();
+    const std::uint8_t* const action = sc_.action.data();
+    const float* const skill = sc_.skill.data();
+    const float* const alpha = sc_.alpha.data();
+    const std::int32_t* const sell_site = sc_.sell_site.data();
+    const double* const effort_of_role = eff.data();
+    const GroupPay* const pay = group_pay_.data();
+    Expectations* const hat = sc_.hat.data();
+    float* const recognition = sc_.recognition.data();
+    float* const payoff_ema = sc_.payoff_ema.data();
+    float* const money_usd = sc_.money_usd.data();
+    std::uint16_t* const sold_today = sc_.sold_today.data();
+    std::uint8_t* const detected = sc_.detected.data();
+    std::uint8_t* const caught = sc_.caught.data();
+    // (The scalars too.)
+    const float keep_rec = rec_keep, rate = lr;
+    const double mean_rec = rec_mean, base_hazard = ep.detection_per_day, vis_weight = ep.visibility_weight,
+                 sell_mult = ep.sell_multiplier, dormant_mult = ep.dormant_factor;
     // The detection streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14).
     StreamBatch detection;
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
       const std::size_t lane = (k - r.begin()) % StreamBatch::kLanes;
       if (lane == 0)
-        detection.fill(cfg_.seed, Purpose::Detection, tick_, r.end() - k, [&](std::size_t l) { return active_[k + l]; });
+        detection.fill(cfg_.seed, Purpose::Detection, tick_, r.end() - k, [&](std::size_t l) { return active[k + l]; });
       // The group's pay entry of the scener kPrefetchAhead places on is fetched now: the load
       // missed the cache for most releasing sceners at 1M (111,000 groups, 1.8 MB) and the loop
       // body is too long for the core to overlap it with the next iterations' own
       // (docs/PERFORMANCE.md 14). A prefetch changes no value.
       if (k + kPrefetchAhead < r.end()) {
-        const auto ia = static_cast<std::size_t>(active_[k + kPrefetchAhead]);
-        const auto ga = sc_.group[ia];
-        __builtin_prefetch(group_pay_.data() + (ga < 0 ? 0 : ga));
-        __builtin_prefetch(sc_.hat.data() + ia);  // (its address waits for the action otherwise)
+        const auto ia = static_cast<std::size_t>(active[k + kPrefetchAhead]);
+        const auto ga = group[ia];
+        __builtin_prefetch(pay + (ga < 0 ? 0 : ga));
+        __builtin_prefetch(hat + ia);  // (its address waits for the action otherwise)
       }
-      const auto i = static_cast<std::size_t>(active_[k]);
-      sc_.detected[i] = 0;
-      sc_.caught[i] = 0;
-      sc_.sold_today[i] = 0;
-      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-      const auto act = sc_.action[i];
+      const auto i = static_cast<std::size_t>(active[k]);
+      detected[i] = 0;
+      caught[i] = 0;
+      sold_today[i] = 0;
+      if (status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+      const auto act = action[i];
       if (act == kRetire) continue;
-      Stream rng(cfg_.seed, Purpose::AccessMarket, i, tick_);
       double r_real = 0, m_real = 0;
+      bool caught_selling = false;
       if (act == kRelease) {
-        const auto& g = group_pay_[static_cast<std::size_t>(sc_.group[i])];
-        if (g.effort > 0) r_real = g.recognition_today * sc_.skill[i] * eff[sc_.role[i]] / g.effort;
+        const auto& g = pay[static_cast<std::size_t>(group[i])];
+        if (g.effort > 0) r_real = g.recognition_today * skill[i] * effort_of_role[role[i]] / g.effort;
       } else if (act == kSell) {
-        const auto& site = sites_[static_cast<std::size_t>(sc_.sell_site[i])];
+        Stream rng(cfg_.seed, Purpose::AccessMarket, i, tick_);
+        const auto& site = sites_[static_cast<std::size_t>(sell_site[i])];
         const double demand = fresh_mean > 0 ? std::clamp(site.fresh_ema / fresh_mean, 0.1, 5.0) : 1.0;
         const auto sold = std::min<std::uint64_t>(1000, sample::poisson(rng, ap.buyers_per_seller_day * demand));
-        sc_.sold_today[i] = static_cast<std::uint16_t>(sold);
+        sold_today[i] = static_cast<std::uint16_t>(sold);
         const double usd = static_cast<double>(sold) * site.price_usd;
-        sc_.money_usd[i] += static_cast<float>(usd);
+        money_usd[i] += static_cast<float>(usd);
         m_real = usd * sp.utility_per_usd;
         // The code of honour forbids selling: peers may catch the seller (ban, lost recognition).
         if (sample::bernoulli(rng, ep.peer_catch)) {
-          sc_.caught[i] = 1;
-          r_real = -ep.peer_penalty * sc_.recognition[i];
+          caught_selling = true;
+          caught[i] = 1;
+          r_real = -ep.peer_penalty * recognition[i];
         }
       }
       if (act < kLearnedActions) {
         // Reinforcement learning of expected payoffs (Erev & Roth 1998; Camerer & Ho 1999, EWA
         // with no foregone-payoff weight): only the chosen action's expectation moves.
-        sc_.hat[i][act].r += lr * (static_cast<float>(r_real) - sc_.hat[i][act].r);
-        sc_.hat[i][act].m += lr * (static_cast<float>(m_real) - sc_.hat[i][act].m);
+        auto& e = hat[i][act];
+        e.r += rate * (static_cast<float>(r_real) - e.r);
+        e.m += rate * (static_cast<float>(m_real) - e.m);
       }
-      const double a = sc_.alpha[i];
-      sc_.payoff_ema[i] += 0.05f * (static_cast<float>(a * r_real + (1 - a) * m_real) - sc_.payoff_ema[i]);
-      sc_.recognition[i] = sc_.recognition[i] * rec_keep + static_cast<float>(std::max(0.0, r_real));
-      if (sc_.caught[i]) sc_.recognition[i] *= static_cast<float>(1.0 - ep.peer_penalty);
+      const double a = alpha[i];
+      payoff_ema[i] += 0.05f * (static_cast<float>(a * r_real + (1 - a) * m_real) - payoff_ema[i]);
+      float rec = recognition[i] * keep_rec + static_cast<float>(std::max(0.0, r_real));
+      if (caught_selling) rec *= static_cast<float>(peer_keep);
+      recognition[i] = rec;
       // Background detection: the hazard rises with visibility and with selling (money trail).
       // Visibility saturates (R / (R + mean R) < 1): fame draws attention, but a scener's
       // hazard cannot grow without bound with a heavy-tailed recognition stock.
-      const double vis = sc_.recognition[i] / (sc_.recognition[i] + rec_mean);
-      double h = ep.detection_per_day * (1.0 + ep.visibility_weight * vis);
-      if (act == kSell) h *= ep.sell_multiplier;
-      if (act == kDormant) h *= ep.dormant_factor;
-      Stream drng = detection.stream(lane);  // Stream(cfg_.seed, Purpose::Detection, i, tick_)
-      sc_.detected[i] = drng.uniform() < h ? 1 : 0;
+      const double vis = rec / (rec + mean_rec);
+      double h = base_hazard * (1.0 + vis_weight * vis);
+      if (act == kSell) h *= sell_mult;
+      if (act == kDormant) h *= dormant_mult;
+      // The first uniform() of Stream(cfg_.seed, Purpose::Detection, i, tick_), read from its block.
+      detected[i] = detection.uniform(lane, 0) < h ? 1 : 0;
     }
   });
 
