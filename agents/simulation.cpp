@@ -542,9 +542,29 @@ void Simulation::decide() {
     // The decision streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14):
     // lane l's uniforms 0 and 1 are the first two draws of Stream(cfg_.seed, Purpose::Decision, i, tick_).
     StreamBatch streams;
+    // The arrays' data pointers and the scalars in locals of the task, as in enforcement(): the
+    // write-back's byte stores (action, imitate) may alias anything, so GCC reloaded every
+    // vector's pointer from sc_ after them (docs/PERFORMANCE.md 20).
+    const std::int32_t* const active = active_.data();
+    const std::uint8_t* const status = sc_.status.data();
+    const std::int32_t* const group = sc_.group.data();
+    const std::int32_t* const own_site = sc_.site.data();
+    const std::int32_t* const ban_until = sc_.ban_until.data();
+    const float* const alpha = sc_.alpha.data();
+    const float* const rho = sc_.rho.data();
+    const float* const recognition = sc_.recognition.data();
+    const Expectations* const hat = sc_.hat.data();
+    const std::int32_t* const group_sell_site = group_sell_site_.data();
+    const auto* const site_live = site_live_.data();
+    float* const chill = sc_.chill.data();
+    std::uint8_t* const action = sc_.action.data();
+    std::uint8_t* const imitate = sc_.imitate.data();
+    std::int32_t* const sell_site_of = sc_.sell_site.data();
+    const std::int32_t tick = tick_;
+    const double imitation_rate = sp.imitation_rate;
     for (std::size_t k0 = r.begin(); k0 < r.end(); k0 += StreamBatch::kLanes) {
       const std::size_t m = std::min(StreamBatch::kLanes, r.end() - k0);
-      streams.fill(cfg_.seed, Purpose::Decision, tick_, m, [&](std::size_t l) { return active_[k0 + l]; });
+      streams.fill(cfg_.seed, Purpose::Decision, tick, m, [&](std::size_t l) { return active[k0 + l]; });
       for (std::size_t q = 0; q < m; q += 4) {
         std::array<decision::Inputs, 4> in;
         std::array<double, 4> x{};
@@ -552,29 +572,30 @@ void Simulation::decide() {
         std::array<std::int32_t, 4> sell{};
         unsigned live = 0;
         for (std::size_t j = 0; j < 4 && q + j < m; ++j) {
-          const auto i = static_cast<std::size_t>(active_[k0 + q + j]);
-          if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+          const auto i = static_cast<std::size_t>(active[k0 + q + j]);
+          if (status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
           live |= 1u << j;
           ids[j] = i;
-          sc_.chill[i] *= chill_decay;
-          const auto gid = sc_.group[i];
+          const float chill_i = chill[i] * chill_decay;
+          chill[i] = chill_i;
+          const auto gid = group[i];
           // A group can release when it is alive and has a live site, exactly when it has a site to sell on.
-          const std::int32_t group_site = gid >= 0 ? group_sell_site_[static_cast<std::size_t>(gid)] : -1;
+          const std::int32_t group_site = gid >= 0 ? group_sell_site[static_cast<std::size_t>(gid)] : -1;
           std::int32_t sell_site = -1;
-          if (tick_ >= sc_.ban_until[i]) {
-            const auto own = sc_.site[i];
-            sell_site = own >= 0 && site_live_[static_cast<std::size_t>(own)] ? own : group_site;
+          if (tick >= ban_until[i]) {
+            const auto own = own_site[i];
+            sell_site = own >= 0 && site_live[static_cast<std::size_t>(own)] ? own : group_site;
           }
           sell[j] = sell_site;
           // Field by field: an aggregate assigned whole was built in a temporary and copied by
           // 16-byte loads that overlapped its fresh one-byte stores (a store-forwarding stall,
           // 42% of this loop's samples in `perf annotate`).
           auto& v = in[j];
-          v.alpha = sc_.alpha[i];
-          v.rho = sc_.rho[i];
-          v.chill = sc_.chill[i];
-          v.recognition = sc_.recognition[i];
-          v.hat = sc_.hat[i];
+          v.alpha = alpha[i];
+          v.rho = rho[i];
+          v.chill = chill_i;
+          v.recognition = recognition[i];
+          v.hat = hat[i];
           v.release_ok = group_site >= 0;
           v.sell_ok = sell_site >= 0 && v.alpha < 1.0;
           x[j] = streams.uniform(q + j, 0);
@@ -605,9 +626,9 @@ void Simulation::decide() {
         for (std::size_t j = 0; j < 4; ++j) {
           if (!((live >> j) & 1u)) continue;
           const auto i = ids[j];
-          sc_.action[i] = static_cast<std::uint8_t>(act[j]);
-          sc_.sell_site[i] = act[j] == kSell ? sell[j] : -1;
-          sc_.imitate[i] = streams.uniform(q + j, 1) < sp.imitation_rate ? 1 : 0;
+          action[i] = static_cast<std::uint8_t>(act[j]);
+          sell_site_of[i] = act[j] == kSell ? sell[j] : -1;
+          imitate[i] = streams.uniform(q + j, 1) < imitation_rate ? 1 : 0;
         }
       }
     }
