@@ -85,10 +85,10 @@ std::size_t parallel_chunks(std::size_t n, std::size_t chunk, std::vector<Scratc
 /// a growing vector copies its contents into a buffer twice the size while both are held. At 1M
 /// sceners the day's ~830,000 slots (20 MB) outgrew their buffer on day 5 of the benchmark and the
 /// copy put ~40 MB on the peak resident memory (docs/PERFORMANCE.md 12).
-template <class T>
-void reserve_scratch(std::vector<T>& v, std::size_t n) {
+template <class T, class A>
+void reserve_scratch(std::vector<T, A>& v, std::size_t n) {
   if (n <= v.capacity()) return;
-  v = std::vector<T>();
+  v = std::vector<T, A>();
   v.reserve(n + n / 8);
 }
 /// Active-list ids per chunk of the chunked scener passes: 1/16 of the list, between 2,048 and

@@ -197,7 +197,7 @@ class Simulation {
   /// through it rather than through every scener ever created (by 2021 the default run has six
   /// entries per Active scener: docs/PERFORMANCE.md 5.2); ascending order keeps every sum and
   /// every sequential effect in id order, so outputs are the bytes they were.
-  std::vector<std::int32_t> active_;
+  LargeVector<std::int32_t> active_;
   void compact_active();  //!< drops the ids that are no longer Active
   /// Ids of the alive groups, ascending, on the same terms as active_ (a superset: a group that
   /// dissolved stays listed until the next aggregate_decisions(), which resets its daily fields
@@ -208,7 +208,7 @@ class Simulation {
   std::vector<Topsite> sites_;
   std::vector<P2PGroup> p2p_;
   std::vector<std::vector<SlotBatch>> calendar_;  //!< batches by tick they open
-  std::vector<Slot> slots_;                       //!< slots open today, sorted by category/source
+  LargeVector<Slot> slots_;                       //!< slots open today, sorted by category/source
   /// One group's attempt at one of today's slots (race()); 16 bytes (slot indices are < 2^31:
   /// open_sources() checks).
   struct RaceAttempt {
@@ -224,7 +224,7 @@ class Simulation {
     double recognition_today = 0;
     double effort = 0;
   };
-  std::vector<GroupPay> group_pay_;
+  LargeVector<GroupPay> group_pay_;
   /// enforcement(): per fixed chunk of the Active list, its sellers and (imitator, peer) pairs
   /// in id order and its retirements (scratch).
   struct EnforcementChunk {
@@ -239,7 +239,7 @@ class Simulation {
     std::int32_t active_members = 0;
     bool supplier_active = false;
   };
-  std::vector<GroupTally> group_tally_;
+  LargeVector<GroupTally> group_tally_;
   /// aggregate_decisions(): per fixed chunk of the Active list, its releasing members (ids) and
   /// its sellers' sites in id order, and its dormant and other active counts (scratch).
   struct AggregateChunk {
@@ -266,9 +266,9 @@ class Simulation {
   std::vector<std::uint8_t> aff_search_;
   std::vector<std::size_t> aff_own_pos_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by chunk of 256 listed groups (reused from day to day)
-  std::vector<double> race_best_;                         //!< by slot: earliest finish (scratch)
-  std::vector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
-  std::vector<std::array<std::int32_t, 2>> race_group_wins_;  //!< by group: today's wins and leaked wins (scratch)
+  LargeVector<double> race_best_;                         //!< by slot: earliest finish (scratch)
+  LargeVector<std::int32_t> race_winner_;                 //!< by slot: winning group (scratch)
+  LargeVector<std::array<std::int32_t, 2>> race_group_wins_;  //!< by group: today's wins and leaked wins (scratch)
   /// Wholesale slots nobody got in race(): the title, its street tick, the number of slots.
   struct RaceCarry {
     std::int32_t title;
@@ -293,8 +293,8 @@ class Simulation {
 
   // Members by group (counting sort, rebuilt daily): members of g are
   // member_ids_[member_start_[g] .. member_start_[g+1]).
-  std::vector<std::int32_t> member_start_, member_ids_;
-  std::vector<std::int32_t> member_fill_;  //!< rebuild_members() scratch
+  LargeVector<std::int32_t> member_start_, member_ids_;
+  LargeVector<std::int32_t> member_fill_;  //!< rebuild_members() scratch
 
   // Daily tallies (reset each tick).
   struct Tally {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agents/params.hpp"
+#include "engine/large_pages.hpp"
 
 namespace piracy {
 
@@ -34,30 +35,35 @@ struct Expectation {
 };
 using Expectations = std::array<Expectation, kLearnedActions>;
 
+/// One array of the sceners' state: at 1M sceners each is 1-24 MB, in huge pages
+/// (engine/large_pages.hpp; docs/PERFORMANCE.md 20).
+template <class T>
+using ScenerArray = LargeVector<T>;
+
 /// Sceners in structure-of-arrays form: index = scener id = random-stream entity.
 struct Sceners {
-  std::vector<std::int32_t> group;       //!< -1: between groups
-  std::vector<std::uint8_t> role;        //!< Role
-  std::vector<std::uint8_t> status;      //!< ScenerStatus
-  std::vector<std::uint8_t> action;      //!< today's Action
-  std::vector<std::uint8_t> imitate;     //!< today's imitation draw succeeded
-  std::vector<float> skill;              //!< release productivity (median 1)
-  std::vector<float> alpha;              //!< weight on recognition, 1 - alpha on money
-  std::vector<float> rho;                //!< risk aversion
-  std::vector<float> recognition;        //!< recognition stock (utility units)
-  std::vector<float> chill;              //!< perceived-risk multiplier above 1 (decays)
+  ScenerArray<std::int32_t> group;       //!< -1: between groups
+  ScenerArray<std::uint8_t> role;        //!< Role
+  ScenerArray<std::uint8_t> status;      //!< ScenerStatus
+  ScenerArray<std::uint8_t> action;      //!< today's Action
+  ScenerArray<std::uint8_t> imitate;     //!< today's imitation draw succeeded
+  ScenerArray<float> skill;              //!< release productivity (median 1)
+  ScenerArray<float> alpha;              //!< weight on recognition, 1 - alpha on money
+  ScenerArray<float> rho;                //!< risk aversion
+  ScenerArray<float> recognition;        //!< recognition stock (utility units)
+  ScenerArray<float> chill;              //!< perceived-risk multiplier above 1 (decays)
   /// Learned expectations by action, interleaved per scener (r, m of release, sell, dormant:
   /// 24 bytes): decide() reads all six and enforcement() the chosen action's pair, so one array
   /// is one memory stream where six separate arrays were six (docs/PERFORMANCE.md 15).
-  std::vector<Expectations> hat;
-  std::vector<float> payoff_ema;         //!< recent realised utility (for imitation)
-  std::vector<float> money_usd;          //!< cumulative money from selling access
-  std::vector<std::int32_t> site;        //!< site operated (-1 none)
-  std::vector<std::int32_t> ban_until;   //!< tick until which peers keep a caught seller out
-  std::vector<std::int32_t> sell_site;   //!< site a seller sells on today (-1 none)
-  std::vector<std::uint16_t> sold_today; //!< accounts sold today
-  std::vector<std::uint8_t> detected;    //!< detected today by background enforcement
-  std::vector<std::uint8_t> caught;      //!< caught selling by peers today
+  ScenerArray<Expectations> hat;
+  ScenerArray<float> payoff_ema;         //!< recent realised utility (for imitation)
+  ScenerArray<float> money_usd;          //!< cumulative money from selling access
+  ScenerArray<std::int32_t> site;        //!< site operated (-1 none)
+  ScenerArray<std::int32_t> ban_until;   //!< tick until which peers keep a caught seller out
+  ScenerArray<std::int32_t> sell_site;   //!< site a seller sells on today (-1 none)
+  ScenerArray<std::uint16_t> sold_today; //!< accounts sold today
+  ScenerArray<std::uint8_t> detected;    //!< detected today by background enforcement
+  ScenerArray<std::uint8_t> caught;      //!< caught selling by peers today
 
   [[nodiscard]] std::size_t size() const { return group.size(); }
   void resize(std::size_t n);

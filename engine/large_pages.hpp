@@ -16,8 +16,10 @@
 // system without MADV_HUGEPAGE, the hint does nothing and the memory is ordinary memory. Where
 // the data lives never changes a value: results are byte-identical either way.
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -25,8 +27,8 @@
 
 namespace piracy {
 
-/// A std::allocator replacement: blocks of kHugePage bytes or more are aligned to kHugePage,
-/// rounded up to whole huge pages and advised MADV_HUGEPAGE.
+/// A std::allocator replacement: blocks of kHugePage bytes or more are mappings of their own,
+/// aligned to kHugePage, rounded up to whole huge pages and advised MADV_HUGEPAGE.
 template <class T>
 struct LargePageAllocator {
   using value_type = T;
@@ -39,20 +41,40 @@ struct LargePageAllocator {
   [[nodiscard]] T* allocate(std::size_t n) {
     if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
     const std::size_t bytes = n * sizeof(T);
-    if (bytes > static_cast<std::size_t>(-1) - kHugePage) throw std::bad_alloc();
+    if (bytes > static_cast<std::size_t>(-1) / 2 - kHugePage) throw std::bad_alloc();
     if (bytes < kHugePage) return static_cast<T*>(::operator new(bytes, std::align_val_t{alignof(T)}));
     const std::size_t rounded = round_up(bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    // A mapping of its own (returned to the system whole on deallocate(): a block from malloc's
+    // heap stays resident after free, with its huge pages), a huge page longer than needed so
+    // that a 2 MiB-aligned block fits; the slack on either side is unmapped.
+    void* raw = ::mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > start) ::munmap(raw, aligned - start);
+    const std::uintptr_t tail = start + rounded + kHugePage - (aligned + rounded);
+    if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + rounded), tail);
+    void* p = reinterpret_cast<void*>(aligned);
+    static_cast<void>(::madvise(p, rounded, MADV_HUGEPAGE));  // a hint: failure leaves small pages
+#else
     void* p = std::aligned_alloc(kHugePage, rounded);
     if (p == nullptr) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    static_cast<void>(::madvise(p, rounded, MADV_HUGEPAGE));  // a hint: failure leaves small pages
 #endif
     return static_cast<T*>(p);
   }
 
   void deallocate(T* p, std::size_t n) noexcept {
-    if (n * sizeof(T) < kHugePage) ::operator delete(p, std::align_val_t{alignof(T)});
-    else std::free(p);
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < kHugePage) {
+      ::operator delete(p, std::align_val_t{alignof(T)});
+      return;
+    }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    ::munmap(p, round_up(bytes));
+#else
+    std::free(p);
+#endif
   }
 
   template <class U>
@@ -63,5 +85,9 @@ struct LargePageAllocator {
     return (bytes + kHugePage - 1) / kHugePage * kHugePage;
   }
 };
+
+/// A vector in LargePageAllocator's blocks.
+template <class T>
+using LargeVector = std::vector<T, LargePageAllocator<T>>;
 
 }  // namespace piracy
