@@ -308,7 +308,7 @@ class Market {
   std::array<bool, kChannels> recovers_{};      //!< row k of S is not zero
 
   // (grows to ~500,000 records in a default run: in huge pages, engine/large_pages.hpp)
-  std::vector<TitleRecord, LargePageAllocator<TitleRecord>> titles_;
+  LargeVector<TitleRecord> titles_;
   // Events, so that the daily pass over the active set needs no per-title branches (which would
   // stop Eigen from vectorising it): stale entries are skipped when popped.
   MinHeap pending_;      //!< (first window, id) of titles not yet in the market (may be in the past)

@@ -10,10 +10,14 @@
 // them (/sys/kernel/mm/transparent_hugepage/enabled = madvise): a block of at least 2 MiB, aligned
 // to 2 MiB and marked with madvise(MADV_HUGEPAGE), is mapped 2 MiB at a time instead
 // (docs/PERFORMANCE.md 20). glibc's own switch for this (GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
-// would have to be set in the environment before the program starts.
+// would have to be set in the environment before the program starts. At 1M sceners the same
+// pages help the loops over the sceners' ~20 arrays (1-24 MB each) and the per-group and per-slot
+// arrays read at random: with 4 KiB pages their translations missed the TLB (docs/PERFORMANCE.md
+// 20: 6.5-6.9M scener-steps/s on 1 thread instead of 6.4-6.6M, 10.7-11.1M on 2 instead of 9.7-9.8M).
 //
-// Small blocks come from operator new as usual. Where the kernel gives no huge pages, or on a
-// system without MADV_HUGEPAGE, the hint does nothing and the memory is ordinary memory. Where
+// Small blocks come from operator new as usual. Where the kernel gives no huge pages the hint
+// does nothing and the memory is ordinary memory; without MADV_HUGEPAGE (not Linux) large blocks
+// come from aligned_alloc. Where
 // the data lives never changes a value: results are byte-identical either way.
 #include <cstddef>
 #include <cstdint>
