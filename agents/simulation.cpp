@@ -69,12 +69,41 @@ int usable_threads() {
 /// a range of n items, chunks in parallel, after resizing `scratch` to hold one entry per chunk
 /// (grown, never shrunk: reused from day to day). Chunk boundaries depend on n and chunk only,
 /// never on the thread count: a pass that lists each chunk's contributions in order and applies
-/// them chunk by chunk has the result of a sequential pass in the same order (exact sums). Returns
-/// the number of chunks.
+/// them chunk by chunk has the result of a sequential pass in the same order (exact sums). Below
+/// `inline_below` items the chunks run one after the other on the calling thread (kInlineSceners).
+/// Returns the number of chunks.
+/// Below these sizes a parallel loop runs on the calling thread instead (parallel_for_large(),
+/// parallel_chunks()). Why: on this guest a parallel loop may cost the wake-up of a sleeping
+/// worker, ~30 us when the host is slow to wake a halted vCPU (a 10 us loop took 43 us on 2
+/// threads after a 1 ms idle gap, against 10 us on one), more than the default run's loops
+/// (~3,000 sceners, ~350 groups) saved by splitting: its day ran no faster on 2 threads than on 1,
+/// and the sequential phases between the loops ~1.5x slower (docs/PERFORMANCE.md 21). Each size
+/// is about 0.1-0.5 ms of the loop's work on one core. Every loop that uses them gives the same
+/// values for any split of its range (each item's work is its own, or chunk results are read in
+/// order), so they never change a result; and they depend on the sizes only, never on the thread
+/// count.
+constexpr std::size_t kInlineSceners = 16384;    //!< per-scener passes: ~30 ns a scener
+constexpr std::size_t kInlineGroups = 4096;      //!< per-group passes: ~30-60 ns a group
+constexpr std::size_t kInlineRaceGroups = 1024;  //!< the race's attempts: ~200 ns a group
+constexpr std::size_t kInlineSlots = 16384;      //!< per-slot passes of the race
+
+/// tbb::parallel_for over [begin, end) in ranges of at least `grain`, or body([begin, end)) on the
+/// calling thread when the range has fewer than `inline_below` items.
+template <class Index, class Body>
+void parallel_for_large(Index begin, Index end, Index grain, std::size_t inline_below, Body&& body) {
+  const tbb::blocked_range<Index> range(begin, end, grain);
+  if (static_cast<std::size_t>(end - begin) < inline_below) body(range);
+  else tbb::parallel_for(range, body);
+}
 template <class Scratch, class Body>
-std::size_t parallel_chunks(std::size_t n, std::size_t chunk, std::vector<Scratch>& scratch, Body&& body) {
+std::size_t parallel_chunks(std::size_t n, std::size_t chunk, std::size_t inline_below, std::vector<Scratch>& scratch,
+                            Body&& body) {
   const std::size_t chunks = (n + chunk - 1) / chunk;
   if (scratch.size() < chunks) scratch.resize(chunks);
+  if (n < inline_below) {  // on the calling thread: see kInlineSceners
+    for (std::size_t c = 0; c < chunks; ++c) body(c, c * chunk, std::min(n, (c + 1) * chunk));
+    return chunks;
+  }
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& cr) {
     for (std::size_t c = cr.begin(); c != cr.end(); ++c) body(c, c * chunk, std::min(n, (c + 1) * chunk));
   });
@@ -490,7 +519,7 @@ void Simulation::decide() {
   group_sell_site_.resize(groups_.size(), -1);
   group_leak_p_.resize(groups_.size());
   const auto& listed = alive_groups_;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+  parallel_for_large(std::size_t{0}, listed.size(), std::size_t{512}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
       const auto gi = static_cast<std::size_t>(listed[k]);
       auto& g = groups_[gi];
@@ -538,7 +567,9 @@ void Simulation::decide() {
   // phase ran x1.09-1.11 as fast on 2 threads as on 1; x1.14-1.17 with 512 (likely: a second
   // thread that arrives late, woken or freed from the market's day, takes a smaller share and
   // keeps the first waiting less). Each scener's draws are its own: any ranges give the same values.
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 512), [&](const tbb::blocked_range<std::size_t>& r) {
+  // Below kInlineSceners (the default run's ~3,000 sceners) one range on the calling thread: on 2
+  // threads the phase took longer than on 1 when the host was slow to wake the worker (docs/PERFORMANCE.md 21).
+  parallel_for_large(std::size_t{0}, n, std::size_t{512}, kInlineSceners, [&](const tbb::blocked_range<std::size_t>& r) {
     // The decision streams' first blocks, StreamBatch::kLanes sceners at a time (docs/PERFORMANCE.md 14):
     // lane l's uniforms 0 and 1 are the first two draws of Stream(cfg_.seed, Purpose::Decision, i, tick_).
     StreamBatch streams;
@@ -665,7 +696,7 @@ void Simulation::aggregate_decisions() {
   group_tally_.resize(groups_.size());
   for (const auto gid : alive_groups_) group_tally_[static_cast<std::size_t>(gid)] = GroupTally{};
   const std::size_t n = active_.size();
-  const std::size_t chunks = parallel_chunks(n, active_chunk(n), agg_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+  const std::size_t chunks = parallel_chunks(n, active_chunk(n), kInlineSceners, agg_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
     auto& out = agg_chunks_[c];
     out.releasing.clear();
     out.sellers.clear();
@@ -750,7 +781,7 @@ void Simulation::race() {
   const auto& gp = cfg_.groups;
   const double mean_h = cfg_.races.finish_hours_mean;
   const auto& listed = alive_groups_;
-  const std::size_t group_chunks = parallel_chunks(listed.size(), 256, race_attempts_, [&](std::size_t chunk, std::size_t q0, std::size_t q1) {
+  const std::size_t group_chunks = parallel_chunks(listed.size(), 256, kInlineRaceGroups, race_attempts_, [&](std::size_t chunk, std::size_t q0, std::size_t q1) {
     auto& attempts = race_attempts_[chunk];
     attempts.clear();
     StreamBatch blocks;
@@ -834,18 +865,19 @@ void Simulation::race() {
   });
   // Dupes: a count (exact in any order), so counted in parallel over the chunks.
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
-  const std::int64_t dupes = tbb::parallel_reduce(
-      tbb::blocked_range<std::size_t>(0, group_chunks, 1), std::int64_t{0},
-      [&](const tbb::blocked_range<std::size_t>& r, std::int64_t acc) {
-        for (std::size_t q = r.begin(); q != r.end(); ++q) {
-          for (const auto& at : race_attempts_[q]) {
-            const auto k = static_cast<std::size_t>(at.slot);
-            if (at.group != winner[k] && at.hours <= best[k] + window_h) ++acc;
-          }
-        }
-        return acc;
-      },
-      std::plus<>());
+  const auto count_dupes = [&](const tbb::blocked_range<std::size_t>& r, std::int64_t acc) {
+    for (std::size_t q = r.begin(); q != r.end(); ++q) {
+      for (const auto& at : race_attempts_[q]) {
+        const auto k = static_cast<std::size_t>(at.slot);
+        if (at.group != winner[k] && at.hours <= best[k] + window_h) ++acc;
+      }
+    }
+    return acc;
+  };
+  const tbb::blocked_range<std::size_t> all_chunks(0, group_chunks, 1);
+  const std::int64_t dupes = listed.size() < kInlineRaceGroups  // on the calling thread: see kInlineSceners
+                                 ? count_dupes(all_chunks, 0)
+                                 : tbb::parallel_reduce(all_chunks, std::int64_t{0}, count_dupes, std::plus<>());
   t_.dupes += static_cast<double>(dupes);
 
   // The won slots, over fixed chunks of the slots in parallel. In each chunk: whether each won
@@ -866,7 +898,7 @@ void Simulation::race() {
   for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
   // (The counts per group are atomic only when chunks may run side by side: a locked addition
   // per won slot was a quarter of this pass in the default run on one thread.)
-  const bool split = threads > 1 && n_slots > kSlotChunk;
+  const bool split = threads > 1 && n_slots >= kInlineSlots;  // (kInlineSlots > kSlotChunk)
   const auto count_chunk = [&](std::size_t chunk, std::size_t k0, std::size_t k1) {
     auto& out = race_chunks_[chunk];
     out.scene = 0;
@@ -931,7 +963,7 @@ void Simulation::race() {
   };
   std::size_t slot_chunks = 0;
   if (split) {
-    slot_chunks = parallel_chunks(n_slots, kSlotChunk, race_chunks_, count_chunk);
+    slot_chunks = parallel_chunks(n_slots, kSlotChunk, kInlineSlots, race_chunks_, count_chunk);
   } else {
     slot_chunks = (n_slots + kSlotChunk - 1) / kSlotChunk;
     if (race_chunks_.size() < slot_chunks) race_chunks_.resize(slot_chunks);
@@ -1091,7 +1123,7 @@ void Simulation::enforcement() {
   const std::size_t n = active_.size();
   // (Ranges of 512 or more sceners, as in decide(): docs/PERFORMANCE.md 16.)
   const double peer_keep = 1.0 - ep.peer_penalty;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 512), [&](const tbb::blocked_range<std::size_t>& r) {
+  parallel_for_large(std::size_t{0}, n, std::size_t{512}, kInlineSceners, [&](const tbb::blocked_range<std::size_t>& r) {
     // The arrays' data pointers, read once: the loop stores bytes (flags), which C++ lets alias
     // anything, so the compiler reloaded each vector's pointer from sc_ after every such store
     // (docs/PERFORMANCE.md 20). Locals of the task, whose addresses are never taken, cannot be
@@ -1195,7 +1227,7 @@ void Simulation::enforcement() {
   // peer ban touch only the scener itself and are done in the chunk pass.
   const double keep = 1.0 - 1.0 / ap.account_days;
   for (auto& s : sites_) s.sold_accounts *= keep;
-  const std::size_t chunks = parallel_chunks(n, active_chunk(n), enf_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+  const std::size_t chunks = parallel_chunks(n, active_chunk(n), kInlineSceners, enf_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
     auto& out = enf_chunks_[c];
     out.sellers.clear();
     out.imitations.clear();
@@ -1483,7 +1515,7 @@ void Simulation::rebuild_members() {
   }
   // Each group writes only its own count: in parallel (a sweep of every 160-byte Group, ~111,000
   // at 1M sceners, cache misses all the way).
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, ng, 1024), [&](const tbb::blocked_range<std::size_t>& r) {
+  parallel_for_large(std::size_t{0}, ng, std::size_t{1024}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t g = r.begin(); g != r.end(); ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
   });
 }
@@ -1523,7 +1555,7 @@ std::int64_t Simulation::affiliate() {
   aff_search_.resize(listed.size());
   const bool may_search = gp.affiliation_enabled || initializing_;
   const auto search = [&] {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+    parallel_for_large(std::size_t{0}, listed.size(), std::size_t{512}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
       for (std::size_t k = r.begin(); k != r.end(); ++k) {
         auto& g = groups_[static_cast<std::size_t>(listed[k])];
         aff_search_[k] = kNoSearch;
@@ -1596,7 +1628,7 @@ std::int64_t Simulation::affiliate() {
   // pass, before it is known whether a group searches (at 1M sceners some group searches every
   // day, and the ranking took ~2.5 ms of sequential time a day: docs/PERFORMANCE.md 12); with one
   // thread only when some group searches.
-  if (usable_threads() > 1) {
+  if (usable_threads() > 1 && listed.size() >= kInlineGroups) {  // else on the calling thread: see kInlineSceners
     tbb::parallel_invoke(search, rank);
   } else {
     search();
@@ -1655,7 +1687,7 @@ void Simulation::weigh_groups() {
   const auto& listed = alive_groups_;
   listed_weight_.resize(listed.size());
   listed_counted_.resize(listed.size());
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 1024), [&](const tbb::blocked_range<std::size_t>& r) {
+  parallel_for_large(std::size_t{0}, listed.size(), std::size_t{1024}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t k = r.begin(); k != r.end(); ++k) {
       const auto& g = groups_[static_cast<std::size_t>(listed[k])];
       listed_counted_[k] = g.alive && !g.named ? 1 : 0;
@@ -1747,7 +1779,7 @@ void Simulation::structural_change() {
   weigh_groups();  // named groups keep their declared membership
   listed_flag_.assign(listed.size(), 0);
   if (pick_ids_.size() >= 2) {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, listed.size(), 512), [&](const tbb::blocked_range<std::size_t>& r) {
+    parallel_for_large(std::size_t{0}, listed.size(), std::size_t{512}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
       for (std::size_t k = r.begin(); k != r.end(); ++k) {
         const auto& g = groups_[static_cast<std::size_t>(listed[k])];
         if (!g.alive || g.members >= gp.min_members || g.named) continue;
@@ -1777,7 +1809,7 @@ void Simulation::structural_change() {
   // (g) Sceners between groups join one, or found a new group.
   // Found in parallel over fixed chunks of the Active list, concatenated in id order.
   const std::size_t chunks =
-      parallel_chunks(active_.size(), active_chunk(active_.size()), homeless_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
+      parallel_chunks(active_.size(), active_chunk(active_.size()), kInlineSceners, homeless_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
         auto& out = homeless_chunks_[c];
         out.clear();
         for (std::size_t k = k0; k < k1; ++k) {
@@ -1798,7 +1830,7 @@ void Simulation::structural_change() {
     // table, which the new groups below do not change: drawn in parallel, applied in id order
     // (new groups take their ids in that order).
     homeless_target_.resize(homeless.size());
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, homeless.size(), 1024), [&](const tbb::blocked_range<std::size_t>& r) {
+    parallel_for_large(std::size_t{0}, homeless.size(), std::size_t{1024}, kInlineSceners, [&](const tbb::blocked_range<std::size_t>& r) {
       for (std::size_t k = r.begin(); k != r.end(); ++k) {
         Stream hrng(cfg_.seed, Purpose::Structure, static_cast<std::uint64_t>(homeless[k]), tick_);
         homeless_target_[k] = !pick || sample::bernoulli(hrng, sp.new_group_share)
