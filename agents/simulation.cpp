@@ -65,14 +65,7 @@ int usable_threads() {
                                                 tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
 }
 
-/// Runs body(c, k0, k1) for the fixed chunks [k0, k1) = [c * chunk, min(n, (c + 1) * chunk)) of
-/// a range of n items, chunks in parallel, after resizing `scratch` to hold one entry per chunk
-/// (grown, never shrunk: reused from day to day). Chunk boundaries depend on n and chunk only,
-/// never on the thread count: a pass that lists each chunk's contributions in order and applies
-/// them chunk by chunk has the result of a sequential pass in the same order (exact sums). Below
-/// `inline_below` items the chunks run one after the other on the calling thread (kInlineSceners).
-/// Returns the number of chunks.
-/// Below these sizes a parallel loop runs on the calling thread instead (parallel_for_large(),
+/// The kInline sizes: below them a parallel loop runs on the calling thread instead (parallel_for_large(),
 /// parallel_chunks()). Why: on this guest a parallel loop may cost the wake-up of a sleeping
 /// worker, ~30 us when the host is slow to wake a halted vCPU (a 10 us loop took 43 us on 2
 /// threads after a 1 ms idle gap, against 10 us on one), more than the default run's loops
@@ -95,12 +88,19 @@ void parallel_for_large(Index begin, Index end, Index grain, std::size_t inline_
   if (static_cast<std::size_t>(end - begin) < inline_below) body(range);
   else tbb::parallel_for(range, body);
 }
+/// Runs body(c, k0, k1) for the fixed chunks [k0, k1) = [c * chunk, min(n, (c + 1) * chunk)) of
+/// a range of n items, chunks in parallel, after resizing `scratch` to hold one entry per chunk
+/// (grown, never shrunk: reused from day to day). Chunk boundaries depend on n and chunk only,
+/// never on the thread count: a pass that lists each chunk's contributions in order and applies
+/// them chunk by chunk has the result of a sequential pass in the same order (exact sums). Below
+/// `inline_below` items the chunks run one after the other on the calling thread (the kInline sizes).
+/// Returns the number of chunks.
 template <class Scratch, class Body>
 std::size_t parallel_chunks(std::size_t n, std::size_t chunk, std::size_t inline_below, std::vector<Scratch>& scratch,
                             Body&& body) {
   const std::size_t chunks = (n + chunk - 1) / chunk;
   if (scratch.size() < chunks) scratch.resize(chunks);
-  if (n < inline_below) {  // on the calling thread: see kInlineSceners
+  if (n < inline_below) {  // on the calling thread: see the kInline sizes
     for (std::size_t c = 0; c < chunks; ++c) body(c, c * chunk, std::min(n, (c + 1) * chunk));
     return chunks;
   }
@@ -863,7 +863,8 @@ void Simulation::race() {
       }
     }
   });
-  // Dupes: a count (exact in any order), so counted in parallel over the chunks.
+  // Dupes: a count (exact in any order), so counted in parallel over the chunks (a reduction, which
+  // parallel_for_large() does not cover: the same size rule written out).
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
   const auto count_dupes = [&](const tbb::blocked_range<std::size_t>& r, std::int64_t acc) {
     for (std::size_t q = r.begin(); q != r.end(); ++q) {
@@ -875,7 +876,7 @@ void Simulation::race() {
     return acc;
   };
   const tbb::blocked_range<std::size_t> all_chunks(0, group_chunks, 1);
-  const std::int64_t dupes = listed.size() < kInlineRaceGroups  // on the calling thread: see kInlineSceners
+  const std::int64_t dupes = listed.size() < kInlineRaceGroups  // on the calling thread: see the kInline sizes
                                  ? count_dupes(all_chunks, 0)
                                  : tbb::parallel_reduce(all_chunks, std::int64_t{0}, count_dupes, std::plus<>());
   t_.dupes += static_cast<double>(dupes);
@@ -898,7 +899,7 @@ void Simulation::race() {
   for (const auto gid : alive_groups_) race_group_wins_[static_cast<std::size_t>(gid)] = {0, 0};
   // (The counts per group are atomic only when chunks may run side by side: a locked addition
   // per won slot was a quarter of this pass in the default run on one thread.)
-  const bool split = threads > 1 && n_slots >= kInlineSlots;  // (kInlineSlots > kSlotChunk)
+  const bool split = threads > 1 && n_slots >= kInlineSlots;
   const auto count_chunk = [&](std::size_t chunk, std::size_t k0, std::size_t k1) {
     auto& out = race_chunks_[chunk];
     out.scene = 0;
@@ -961,14 +962,9 @@ void Simulation::race() {
       }
     }
   };
-  std::size_t slot_chunks = 0;
-  if (split) {
-    slot_chunks = parallel_chunks(n_slots, kSlotChunk, kInlineSlots, race_chunks_, count_chunk);
-  } else {
-    slot_chunks = (n_slots + kSlotChunk - 1) / kSlotChunk;
-    if (race_chunks_.size() < slot_chunks) race_chunks_.resize(slot_chunks);
-    for (std::size_t c = 0; c < slot_chunks; ++c) count_chunk(c, c * kSlotChunk, std::min(n_slots, (c + 1) * kSlotChunk));
-  }
+  // (Unless split, the chunks run one after the other on the calling thread.)
+  const std::size_t slot_chunks = parallel_chunks(n_slots, kSlotChunk, split ? kInlineSlots : std::numeric_limits<std::size_t>::max(),
+                                                  race_chunks_, count_chunk);
   const auto& sp = cfg_.sceners;
   const auto& tw = cfg_.topsites.tier_weights;
   auto& carry = race_carry_;
@@ -1627,8 +1623,9 @@ std::int64_t Simulation::affiliate() {
   // writes the groups' site lists and aff_search_): with two threads it is made alongside that
   // pass, before it is known whether a group searches (at 1M sceners some group searches every
   // day, and the ranking took ~2.5 ms of sequential time a day: docs/PERFORMANCE.md 12); with one
-  // thread only when some group searches.
-  if (usable_threads() > 1 && listed.size() >= kInlineGroups) {  // else on the calling thread: see kInlineSceners
+  // thread, or fewer listed groups than kInlineGroups (see the kInline sizes), only when some
+  // group searches.
+  if (usable_threads() > 1 && listed.size() >= kInlineGroups) {
     tbb::parallel_invoke(search, rank);
   } else {
     search();
