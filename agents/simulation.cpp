@@ -311,7 +311,7 @@ void Simulation::init_population() {
     const bool removed = std::find(removed_.begin(), removed_.end(), ng.name) != removed_.end();
     const auto gid = new_group(category_mask(ng.categories), ng.distributor_fraud, k);
     auto& g = groups_[static_cast<std::size_t>(gid)];
-    g.name = ng.name;
+    g.named_index = static_cast<std::int32_t>(k);
     g.named = true;
     g.alive = false;
     g.fraud_title_share = ng.fraud_title_share;
@@ -508,7 +508,7 @@ void Simulation::decide() {
   // Listed groups only: an unlisted group died at least a day ago and was given best_tier = -1
   // and no sell site here then, which is what this pass would give it again.
   // Compact per-group and per-site facts for the scener loop below: one byte or int per entity
-  // instead of a 160-byte Group, its heap-allocated site list and the Topsites behind it (three
+  // instead of a 128-byte Group, its heap-allocated site list and the Topsites behind it (three
   // dependent cache misses per scener at 1M sceners: docs/PERFORMANCE.md 5.2).
   //   group_sell_site_[g]: the live site of g's list with the lowest tier (the first such in
   //   list order), -1 if g cannot release (dead, or no live site): where a member sells when it
@@ -535,7 +535,7 @@ void Simulation::decide() {
       }
       // Selling leech accounts spreads releases beyond the Scene's servers (Le Monde 2020).
       // Kept in a compact per-group array rather than in the Group: race() reads it for every
-      // won slot, and at 1M sceners a 160-byte Group per read missed the cache (docs/PERFORMANCE.md 14).
+      // won slot, and at 1M sceners a Group per read missed the cache (docs/PERFORMANCE.md 14).
       group_leak_p_[gi] = 1.0 - (1.0 - ap.base_leak) * std::exp(-ap.leak_per_account * accounts);
       std::int32_t best = -1;
       if (g.best_tier >= 0) {
@@ -684,8 +684,8 @@ void Simulation::aggregate_decisions() {
     s.fresh_today = 0;
     s.leaked_today = 0;
   }
-  // Effort is summed into a compact per-group array (16 bytes a group instead of the 160-byte
-  // Group: at 1M sceners the Groups are 18 MB and this loop missed the cache for every
+  // Effort is summed into a compact per-group array (16 bytes a group instead of the 128-byte
+  // Group: at 1M sceners the Groups are 14 MB and this loop missed the cache for every
   // releasing scener), in the same id order, then copied to the groups; a releasing scener's
   // group is alive, so listed. Counts are kept in integers: `t_.dormant += 1` per scener chained
   // every scener through memory; the counts are exact either way.
@@ -891,7 +891,7 @@ void Simulation::race() {
   // Every update is a count, or recognition_today += c with the same c = recognition_per_release
   // x tier weight for all of a group's wins today (its best tier does not change during the
   // race): the same additions whatever the order, so the result is the one of a per-slot update.
-  // Per slot, that update read the 160-byte Group, its site list and every site: a third of
+  // Per slot, that update read the Group, its site list and every site: a third of
   // race() at 1M sceners, ~830,000 slots a day (docs/PERFORMANCE.md 10); the pass over the slots
   // itself, on one core, was another 6% of a 2-thread run there (docs/PERFORMANCE.md 16).
   constexpr std::size_t kSlotChunk = 4096;
@@ -1105,7 +1105,7 @@ void Simulation::enforcement() {
   const float rec_keep = static_cast<float>(1.0 - sp.recognition_decay_per_day);
   const auto lr = static_cast<float>(sp.learning_rate);
   // Compact copy of the two group fields a releasing member reads (16 bytes per group instead of
-  // the 160-byte Group: at 1M sceners the Groups take 18 MB and this load missed the cache for
+  // the 128-byte Group: at 1M sceners the Groups take 14 MB and this load missed the cache for
   // every releasing scener: docs/PERFORMANCE.md 5.2). A releasing scener's group is alive, so
   // listed; other entries are never read.
   group_pay_.resize(groups_.size());
@@ -1472,7 +1472,7 @@ void Simulation::dissolve(std::int32_t gid, std::int32_t heir) {
   for (auto i : members_of(gid))
     if (sc_.group[static_cast<std::size_t>(i)] == gid) sc_.group[static_cast<std::size_t>(i)] = heir;
   if (tick_ >= report_first_)
-    events_.add(date_of(tick_), "group_dissolved", g.named ? g.name : fmt::format("group:{}", gid),
+    events_.add(date_of(tick_), "group_dissolved", g.named ? cfg_.named_groups[static_cast<std::size_t>(g.named_index)].name : fmt::format("group:{}", gid),
                 fmt::format("releases={}; lived={} days{}", g.releases, tick_ - g.founded_tick,
                             heir >= 0 ? fmt::format("; merged into group:{}", heir) : std::string()));
 }
@@ -1509,7 +1509,7 @@ void Simulation::rebuild_members() {
         member_ids_[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = id;
     }
   }
-  // Each group writes only its own count: in parallel (a sweep of every 160-byte Group, ~111,000
+  // Each group writes only its own count: in parallel (a sweep of every 128-byte Group, ~111,000
   // at 1M sceners, cache misses all the way).
   parallel_for_large(std::size_t{0}, ng, std::size_t{1024}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
     for (std::size_t g = r.begin(); g != r.end(); ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
@@ -1537,8 +1537,18 @@ std::int64_t Simulation::affiliate() {
   auto& open_by_tier = aff_open_by_tier_;
   open_by_tier.resize(tp.tier_sizes.size());
   for (auto& v : open_by_tier) v.clear();
-  for (const auto& s : sites_)
+  // Each site's state in one byte, for the search below: it read the 112-byte Topsite of every
+  // site on every listed group's list, and at 1M sceners (~14,000 sites, 1.6 MB) those reads
+  // missed the cache (most of the search's samples in `perf annotate`: docs/PERFORMANCE.md 22).
+  enum : std::uint8_t { kSiteLive = 0, kSiteDark = 1, kSiteGone = 2 };
+  auto& site_state = aff_site_state_;
+  site_state.resize(sites_.size());
+  for (const auto& s : sites_) {
+    site_state[static_cast<std::size_t>(s.id)] = s.live() ? kSiteLive
+                                                 : s.status == SiteStatus::Seized || s.status == SiteStatus::Closed ? kSiteGone
+                                                                                                                      : kSiteDark;
     if (s.live() && static_cast<std::int64_t>(s.groups.size()) < tp.groups_per_site) open_by_tier[static_cast<std::size_t>(s.tier)].push_back(s.id);
+  }
 
   // Which groups search today, in parallel: each group forgets its sites that are gone for good,
   // counts its live ones and, if it has a home, draws whether it looks around. None of this reads
@@ -1552,17 +1562,22 @@ std::int64_t Simulation::affiliate() {
   const bool may_search = gp.affiliation_enabled || initializing_;
   const auto search = [&] {
     parallel_for_large(std::size_t{0}, listed.size(), std::size_t{512}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
+      const std::uint8_t* const state = site_state.data();
       for (std::size_t k = r.begin(); k != r.end(); ++k) {
+        // The site list of the group kPrefetchAhead places on is fetched now: each list is a block
+        // of its own on the heap, and at 1M sceners (~111,000 groups) its load missed the cache.
+        constexpr std::size_t kPrefetchAhead = 8;
+        if (k + kPrefetchAhead < r.end()) {
+          const auto& ahead = groups_[static_cast<std::size_t>(listed[k + kPrefetchAhead])].sites;
+          if (!ahead.empty()) __builtin_prefetch(ahead.data());
+        }
         auto& g = groups_[static_cast<std::size_t>(listed[k])];
         aff_search_[k] = kNoSearch;
         if (!g.alive) continue;
         // Forget sites that are gone for good.
-        std::erase_if(g.sites, [&](std::int32_t s) {
-          const auto st = sites_[static_cast<std::size_t>(s)].status;
-          return st == SiteStatus::Seized || st == SiteStatus::Closed;
-        });
+        std::erase_if(g.sites, [&](std::int32_t s) { return state[static_cast<std::size_t>(s)] == kSiteGone; });
         int live = 0;
-        for (auto s : g.sites) live += sites_[static_cast<std::size_t>(s)].live() ? 1 : 0;
+        for (auto s : g.sites) live += state[static_cast<std::size_t>(s)] == kSiteLive ? 1 : 0;
         if (live >= gp.max_affiliations || static_cast<std::int64_t>(g.sites.size()) >= gp.max_affiliations + 2) continue;
         if (!may_search) continue;
         if (live > 0) {
@@ -1680,7 +1695,7 @@ std::int64_t Simulation::affiliate() {
 
 void Simulation::weigh_groups() {
   // Which listed groups count and their weights in parallel, then the counted ones in list
-  // order: the sequential part reads two dense arrays instead of ~111,000 160-byte Groups at 1M.
+  // order: the sequential part reads two dense arrays instead of ~111,000 128-byte Groups at 1M.
   const auto& listed = alive_groups_;
   listed_weight_.resize(listed.size());
   listed_counted_.resize(listed.size());
@@ -1741,7 +1756,7 @@ void Simulation::structural_change() {
       if (at == active_.end() || *at != id) active_.insert(at, id);
     }
     t_.groups_formed += 1;
-    if (tick_ >= report_first_) events_.add(date_of(tick_), "group_formed", g.name, "named group");
+    if (tick_ >= report_first_) events_.add(date_of(tick_), "group_formed", cfg_.named_groups[k].name, "named group");
   }
 
   // (c) Entry of new sceners: more come when the Scene falls short of its usual volume
@@ -1771,7 +1786,7 @@ void Simulation::structural_change() {
   // group draws one is found in parallel (the draws do not depend on the order); the mergers are
   // then made in list order, re-checking each group as the sequential loop did (a group that
   // absorbed an earlier one may no longer be small). At 1M sceners the sequential loop over
-  // every listed Group (~111,000, 160 bytes each) was ~3 ms a day (docs/PERFORMANCE.md 12).
+  // every listed Group (~111,000, then 160 bytes each) was ~3 ms a day (docs/PERFORMANCE.md 12).
   const auto& listed = alive_groups_;
   weigh_groups();  // named groups keep their declared membership
   listed_flag_.assign(listed.size(), 0);
@@ -2250,7 +2265,7 @@ std::vector<GroupRecord> Simulation::group_records() const {
   std::vector<GroupRecord> out;
   for (const auto& g : groups_)
     if (g.dissolved_tick != kNeverExisted && (g.alive || g.dissolved_tick >= 0))
-      out.push_back({g.id, g.name, g.founded_tick, g.dissolved_tick, g.releases, g.recognition_peak});
+      out.push_back({g.id, g.named ? cfg_.named_groups[static_cast<std::size_t>(g.named_index)].name : std::string(), g.founded_tick, g.dissolved_tick, g.releases, g.recognition_peak});
   return out;
 }
 

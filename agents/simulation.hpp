@@ -260,10 +260,11 @@ class Simulation {
   /// 1 + recognition + members), reading the Groups in parallel.
   void weigh_groups();
   /// affiliate() scratch: (recognition, id) of the alive groups, open sites by tier, whether
-  /// each listed group searches today, a group's own candidate positions.
+  /// each listed group searches today, each site's state (live, dark, gone for good), a group's
+  /// own candidate positions.
   std::vector<std::pair<double, std::int32_t>> aff_ranked_;
   std::vector<std::vector<std::int32_t>> aff_open_by_tier_;
-  std::vector<std::uint8_t> aff_search_;
+  std::vector<std::uint8_t> aff_search_, aff_site_state_;
   std::vector<std::size_t> aff_own_pos_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by chunk of 256 listed groups (reused from day to day)
   LargeVector<double> race_best_;                         //!< by slot: earliest finish (scratch)

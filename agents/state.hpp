@@ -92,31 +92,37 @@ struct Topsite {
   [[nodiscard]] bool live() const { return status == SiteStatus::Up; }
 };
 
-struct Group {
+// Laid out for the daily passes over every listed group (at 1M sceners ~111,000 of them, which
+// outgrow the caches): the fields they read and write share the first cache line, the site list
+// and the lifetime records take the second. A 160-byte Group with its fields in declaration
+// order spread them over three lines (docs/PERFORMANCE.md 22). Where a field lives changes no value.
+struct alignas(64) Group {
+  // First cache line (64 bytes): read or written every day.
   std::int32_t id = 0;
-  std::string name;                //!< named groups only
+  int best_tier = -1;              //!< best tier among live affiliated sites (-1: none live)
+  std::int32_t last_release_tick = 0;
+  int members = 0;
+  int active_members = 0;
+  int wins_today = 0;
   bool named = false;
   bool alive = false;
   std::uint8_t categories = 0;     //!< bit mask over Category
   bool web = true, retail_disc = false, tv_capture = false, fraud = false;
-  double fraud_title_share = 0;
-  std::int32_t founded_tick = 0;
-  std::int32_t dissolved_tick = -1;
-  std::int32_t last_release_tick = 0;
+  bool supplier_active = false;
   double recognition = 0;          //!< exponential average of recognition earned per day
+  double effort = 0;               //!< sum of release effort of members releasing today
+  double recognition_today = 0;
+  double fraud_title_share = 0;
+  // Second cache line.
+  std::vector<std::int32_t> sites; //!< affiliated sites (live or dark)
   double recognition_peak = 0;     //!< highest value of `recognition` so far
   std::int64_t releases = 0;       //!< lifetime pres
-  std::vector<std::int32_t> sites; //!< affiliated sites (live or dark)
-  // Recomputed every day:
-  double effort = 0;               //!< sum of release effort of members releasing today
-  int active_members = 0;
-  int members = 0;
-  bool supplier_active = false;
-  int best_tier = -1;              //!< best tier among live affiliated sites (-1: none live)
-  double recognition_today = 0;
-  int wins_today = 0;
+  std::int32_t founded_tick = 0;
+  std::int32_t dissolved_tick = -1;
+  std::int32_t named_index = -1;   //!< named groups: index in the scenario's named_groups (their name)
   [[nodiscard]] bool has_category(int c) const { return (categories >> c) & 1u; }
 };
+static_assert(sizeof(Group) == 128, "Group: two cache lines (see above)");
 
 struct P2PGroup {
   std::int32_t id = 0;
