@@ -667,17 +667,19 @@ void Simulation::decide() {
 }
 
 void Simulation::aggregate_decisions() {
-  for (const auto gid : alive_groups_) {
+  // The listed groups' daily fields are reset, and the groups dissolved since yesterday leave the
+  // list, in one pass (two passes over the Groups were ~1 ms a day at 1M sceners). Those have had
+  // their daily fields reset one last time here and their last decide() pass: from now on
+  // nothing changes them.
+  std::erase_if(alive_groups_, [&](std::int32_t gid) {
     auto& g = groups_[static_cast<std::size_t>(gid)];
     g.effort = 0;
     g.active_members = 0;
     g.supplier_active = false;
     g.recognition_today = 0;
     g.wins_today = 0;
-  }
-  // Groups dissolved since yesterday have had their daily fields reset one last time (above)
-  // and their last decide() pass: from now on nothing changes them.
-  std::erase_if(alive_groups_, [&](std::int32_t g) { return !groups_[static_cast<std::size_t>(g)].alive; });
+    return !g.alive;
+  });
   for (auto& s : sites_) {
     s.sellers_prev = s.sellers;
     s.sellers = 0;
@@ -1227,6 +1229,7 @@ void Simulation::enforcement() {
     auto& out = enf_chunks_[c];
     out.sellers.clear();
     out.imitations.clear();
+    out.imitators.clear();
     out.retired = 0;
     for (std::size_t k = k0; k < k1; ++k) {
       const auto i = static_cast<std::size_t>(active_[k]);
@@ -1238,16 +1241,36 @@ void Simulation::enforcement() {
       }
       if (sc_.sold_today[i] > 0) out.sellers.push_back(static_cast<std::int32_t>(i));
       if (sc_.caught[i]) sc_.ban_until[i] = tick_ + static_cast<std::int32_t>(cfg_.enforcement.peer_ban_days);
-      // Imitation of a more successful group peer (social learning). The peer and the
-      // comparison read only payoffs, which nothing changes until the next decide().
-      if (sc_.imitate[i] && sc_.group[i] >= 0) {
-        const auto peers = members_of(sc_.group[i]);
-        if (peers.size() > 1) {
-          Stream rng(cfg_.seed, Purpose::Learning, i, tick_);
-          const auto j = static_cast<std::size_t>(peers[sample::uniform_index(rng, peers.size())]);
-          if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i])
-            out.imitations.push_back({static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)});
-        }
+      if (sc_.imitate[i] && sc_.group[i] >= 0) out.imitators.push_back(static_cast<std::int32_t>(i));
+    }
+    // Imitation of a more successful group peer (social learning), after the scan: the peer and
+    // the comparison read only payoffs, group ids and the member index, which nothing changes
+    // until the next decide(). StreamBatch::kLanes imitators at a time, each step for all of
+    // them before the next: the member ranges, then the peers (their streams opened together,
+    // docs/PERFORMANCE.md 14: the same draws), then the payoffs. One imitator after the other,
+    // each of the three loads waited for the one before, and at 1M sceners each missed the
+    // cache (docs/PERFORMANCE.md 22).
+    const auto& imitators = out.imitators;
+    StreamBatch streams;
+    std::array<std::span<const std::int32_t>, StreamBatch::kLanes> peers;
+    std::array<std::int32_t, StreamBatch::kLanes> peer{};
+    for (std::size_t q0 = 0; q0 < imitators.size(); q0 += StreamBatch::kLanes) {
+      const std::size_t m = std::min(StreamBatch::kLanes, imitators.size() - q0);
+      for (std::size_t l = 0; l < m; ++l) peers[l] = members_of(sc_.group[static_cast<std::size_t>(imitators[q0 + l])]);
+      streams.fill(cfg_.seed, Purpose::Learning, tick_, m, [&](std::size_t l) { return imitators[q0 + l]; });
+      for (std::size_t l = 0; l < m; ++l) {
+        peer[l] = -1;
+        if (peers[l].size() <= 1) continue;
+        Stream rng = streams.stream(l);  // Stream(cfg_.seed, Purpose::Learning, imitator, tick_)
+        peer[l] = peers[l][sample::uniform_index(rng, peers[l].size())];
+        __builtin_prefetch(sc_.payoff_ema.data() + peer[l]);
+      }
+      for (std::size_t l = 0; l < m; ++l) {
+        const auto i = static_cast<std::size_t>(imitators[q0 + l]);
+        if (peer[l] < 0) continue;
+        const auto j = static_cast<std::size_t>(peer[l]);
+        if (j != i && sc_.payoff_ema[j] > sc_.payoff_ema[i])
+          out.imitations.push_back({static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)});
       }
     }
   });
@@ -1648,8 +1671,25 @@ std::int64_t Simulation::affiliate() {
   }
 
   std::int64_t unplaced = 0;
-  for (std::size_t k = 0; k < listed.size(); ++k) {
-    if (aff_search_[k] == kNoSearch) continue;
+  // The searching groups' places in the list, so that the loop below can fetch the Group (both
+  // of its cache lines) and its site list a few groups ahead: at 1M sceners ~7,700 groups of
+  // ~111,000 search a day, scattered, and these loads missed the cache (docs/PERFORMANCE.md 22).
+  auto& searching = aff_searching_;
+  searching.clear();
+  for (std::size_t k = 0; k < listed.size(); ++k)
+    if (aff_search_[k] != kNoSearch) searching.push_back(static_cast<std::int32_t>(k));
+  constexpr std::size_t kGroupAhead = 8, kSitesAhead = 4;
+  for (std::size_t q = 0; q < searching.size(); ++q) {
+    if (q + kGroupAhead < searching.size()) {
+      const auto* ahead = &groups_[static_cast<std::size_t>(listed[static_cast<std::size_t>(searching[q + kGroupAhead])])];
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(&ahead->sites);
+    }
+    if (q + kSitesAhead < searching.size()) {
+      const auto& sites = groups_[static_cast<std::size_t>(listed[static_cast<std::size_t>(searching[q + kSitesAhead])])].sites;
+      if (!sites.empty()) __builtin_prefetch(sites.data());
+    }
+    const auto k = static_cast<std::size_t>(searching[q]);
     auto& g = groups_[static_cast<std::size_t>(listed[k])];
     const bool homeless = aff_search_[k] == kSearchHomeless;
     Stream arng(cfg_.seed, Purpose::Affiliation, static_cast<std::uint64_t>(g.id), tick_);

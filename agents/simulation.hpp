@@ -226,9 +226,9 @@ class Simulation {
   };
   LargeVector<GroupPay> group_pay_;
   /// enforcement(): per fixed chunk of the Active list, its sellers and (imitator, peer) pairs
-  /// in id order and its retirements (scratch).
+  /// in id order and its retirements; the sceners that look at a peer today (scratch).
   struct EnforcementChunk {
-    std::vector<std::int32_t> sellers;
+    std::vector<std::int32_t> sellers, imitators;
     std::vector<std::pair<std::int32_t, std::int32_t>> imitations;
     std::int64_t retired = 0;
   };
@@ -265,6 +265,7 @@ class Simulation {
   std::vector<std::pair<double, std::int32_t>> aff_ranked_;
   std::vector<std::vector<std::int32_t>> aff_open_by_tier_;
   std::vector<std::uint8_t> aff_search_, aff_site_state_;
+  std::vector<std::int32_t> aff_searching_;  //!< places in the list of the groups that search today
   std::vector<std::size_t> aff_own_pos_;
   std::vector<std::vector<RaceAttempt>> race_attempts_;  //!< by chunk of 256 listed groups (reused from day to day)
   LargeVector<double> race_best_;                         //!< by slot: earliest finish (scratch)
