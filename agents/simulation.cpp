@@ -1495,7 +1495,7 @@ void Simulation::dissolve(std::int32_t gid, std::int32_t heir) {
   for (auto i : members_of(gid))
     if (sc_.group[static_cast<std::size_t>(i)] == gid) sc_.group[static_cast<std::size_t>(i)] = heir;
   if (tick_ >= report_first_)
-    events_.add(date_of(tick_), "group_dissolved", g.named ? cfg_.named_groups[static_cast<std::size_t>(g.named_index)].name : fmt::format("group:{}", gid),
+    events_.add(date_of(tick_), "group_dissolved", g.named ? named_group_name(g) : fmt::format("group:{}", gid),
                 fmt::format("releases={}; lived={} days{}", g.releases, tick_ - g.founded_tick,
                             heir >= 0 ? fmt::format("; merged into group:{}", heir) : std::string()));
 }
@@ -1567,9 +1567,8 @@ std::int64_t Simulation::affiliate() {
   auto& site_state = aff_site_state_;
   site_state.resize(sites_.size());
   for (const auto& s : sites_) {
-    site_state[static_cast<std::size_t>(s.id)] = s.live() ? kSiteLive
-                                                 : s.status == SiteStatus::Seized || s.status == SiteStatus::Closed ? kSiteGone
-                                                                                                                      : kSiteDark;
+    const bool gone = s.status == SiteStatus::Seized || s.status == SiteStatus::Closed;
+    site_state[static_cast<std::size_t>(s.id)] = s.live() ? kSiteLive : gone ? kSiteGone : kSiteDark;
     if (s.live() && static_cast<std::int64_t>(s.groups.size()) < tp.groups_per_site) open_by_tier[static_cast<std::size_t>(s.tier)].push_back(s.id);
   }
 
@@ -2290,6 +2289,10 @@ const char* Simulation::phase_name(int phase) noexcept {
 // Queries
 // ---------------------------------------------------------------------------------------------
 
+const std::string& Simulation::named_group_name(const Group& g) const {
+  return cfg_.named_groups.at(static_cast<std::size_t>(g.named_index)).name;
+}
+
 std::int32_t Simulation::named_group_id(const std::string& name) const {
   for (std::size_t k = 0; k < cfg_.named_groups.size(); ++k)
     if (cfg_.named_groups[k].name == name) return named_ids_[k];
@@ -2305,7 +2308,7 @@ std::vector<GroupRecord> Simulation::group_records() const {
   std::vector<GroupRecord> out;
   for (const auto& g : groups_)
     if (g.dissolved_tick != kNeverExisted && (g.alive || g.dissolved_tick >= 0))
-      out.push_back({g.id, g.named ? cfg_.named_groups[static_cast<std::size_t>(g.named_index)].name : std::string(), g.founded_tick, g.dissolved_tick, g.releases, g.recognition_peak});
+      out.push_back({g.id, g.named ? named_group_name(g) : std::string(), g.founded_tick, g.dissolved_tick, g.releases, g.recognition_peak});
   return out;
 }
 

@@ -158,6 +158,8 @@ class Simulation {
   /// agents touch (the handed-over day, the market, the market columns of the day's row).
   void market_day(std::int32_t tick);
   void advance(bool lag_market);
+  /// A named group's name (the scenario's named_groups entry it was made from).
+  [[nodiscard]] const std::string& named_group_name(const Group& g) const;
   void agents_day_start();  //!< the agents' phases up to P2P releases
   void agents_day_end();    //!< record and the numerical guard
   void finish_market();     //!< computes a lagging market day, if any
