@@ -190,6 +190,92 @@ __attribute__((target("avx2,fma"))) inline unsigned choose4_fma(const Inputs* in
   for (int l = 0; l < 4; ++l) act[l] = static_cast<int>(out[l]);
   return bad;
 }
+
+// (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+namespace detail {
+/// opaque() for eight lanes.
+__attribute__((target("avx512f"), always_inline)) inline __m512d opaque8(__m512d v) noexcept {
+  asm("" : "+v"(v));
+  return v;
+}
+}  // namespace detail
+
+/// choose4_fma() on eight sceners (call it only when exp4::avx512_path()): the same operations
+/// in the same order, lane by lane, on 512-bit vectors, with masks where choose4_fma() blends,
+/// and exp4::exp8_avx512_v() for the weights, so act[l] is choose_one(in[l], p, x[l]) for every
+/// lane whose bit is clear in the returned mask (set: the weights' sum is not finite). Half the
+/// instructions of two choose4_fma() calls: decide()'s choice was over half of that phase's
+/// samples, as many vector operations per scener as choose4_fma() has per call (docs/PERFORMANCE.md 23).
+__attribute__((target("avx512f,avx2,fma"))) inline unsigned choose8_avx512(const Inputs* in, const Params& p,
+                                                                           const double* x, int* act,
+                                                                           double* sums = nullptr) noexcept {
+  using detail::opaque8;
+#define PIRACY_LANES8(expr) \
+  _mm512_set_pd(in[7].expr, in[6].expr, in[5].expr, in[4].expr, in[3].expr, in[2].expr, in[1].expr, in[0].expr)
+  const auto flags = [&](bool Inputs::*flag) {
+    unsigned m = 0;
+    for (unsigned l = 0; l < 8; ++l) m |= static_cast<unsigned>(in[l].*flag) << l;
+    return static_cast<__mmask8>(m);
+  };
+  const __m512d one = _mm512_set1_pd(1.0);
+  const __m512d ninf = _mm512_set1_pd(-HUGE_VAL);
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512d a = PIRACY_LANES8(alpha);
+  const __m512d one_m_a = _mm512_sub_pd(one, a);
+  __m512d risk = opaque8(_mm512_mul_pd(PIRACY_LANES8(rho), _mm512_set1_pd(p.perceived_base)));
+  risk = opaque8(_mm512_mul_pd(risk, _mm512_add_pd(one, PIRACY_LANES8(chill))));
+  risk = opaque8(_mm512_mul_pd(risk, _mm512_set1_pd(p.sanction)));
+  __m512d base[kLearnedActions];
+  for (int k = 0; k < kLearnedActions; ++k) {
+    const __m512d r = PIRACY_LANES8(hat[static_cast<std::size_t>(k)].r);
+    const __m512d m = PIRACY_LANES8(hat[static_cast<std::size_t>(k)].m);
+    base[k] = _mm512_add_pd(opaque8(_mm512_mul_pd(a, r)), opaque8(_mm512_mul_pd(one_m_a, m)));
+  }
+  __m512d u[kActions];
+  u[kRelease] = _mm512_mask_blend_pd(flags(&Inputs::release_ok), ninf, _mm512_sub_pd(base[kRelease], risk));
+  const __m512d peer = opaque8(_mm512_mul_pd(_mm512_set1_pd(p.peer_catch * p.peer_penalty), PIRACY_LANES8(recognition)));
+  u[kSell] = _mm512_mask_blend_pd(
+      flags(&Inputs::sell_ok), ninf,
+      _mm512_sub_pd(_mm512_sub_pd(base[kSell], opaque8(_mm512_mul_pd(risk, _mm512_set1_pd(p.sell_multiplier)))), peer));
+  u[kDormant] = _mm512_sub_pd(base[kDormant], opaque8(_mm512_mul_pd(risk, _mm512_set1_pd(p.dormant_factor))));
+  u[kRetire] = _mm512_set1_pd(p.outside_option);
+#undef PIRACY_LANES8
+  // (vmaxpd on 512 bits returns its second operand where either is a NaN, as on 256 bits.)
+  const __m512d umax = _mm512_max_pd(_mm512_max_pd(u[0], u[1]), _mm512_max_pd(u[2], u[3]));
+  const __m512d beta = _mm512_set1_pd(p.beta);
+  __m512d w[kActions];
+  for (int k = 0; k < kActions; ++k) {
+    const __mmask8 unavailable = _mm512_cmp_pd_mask(u[k], ninf, _CMP_EQ_OQ);
+    const __mmask8 best = _mm512_cmp_pd_mask(u[k], umax, _CMP_EQ_OQ);
+    const __m512d arg = _mm512_mask_blend_pd(static_cast<__mmask8>(unavailable | best),
+                                             opaque8(_mm512_mul_pd(beta, _mm512_sub_pd(u[k], umax))), _mm512_set1_pd(-1.0));
+    w[k] = _mm512_maskz_mov_pd(static_cast<__mmask8>(~unavailable),
+                               _mm512_mask_blend_pd(best, exp4::exp8_avx512_v(arg), one));
+  }
+  const __m512d sum = _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(w[0], w[1]), w[2]), w[3]);
+  if (sums != nullptr) _mm512_storeu_pd(sums, sum);
+  const unsigned bad = _mm512_cmp_pd_mask(_mm512_sub_pd(sum, sum), zero, _CMP_NEQ_UQ);
+  const __m512d x0 = _mm512_sub_pd(opaque8(_mm512_mul_pd(_mm512_loadu_pd(x), sum)), w[0]);
+  const __m512d x1 = _mm512_sub_pd(x0, w[1]);
+  const __m512d x2 = _mm512_sub_pd(x1, w[2]);
+  // k = the count of x0, x1, x2 that are >= 0.
+  const __m512i one_i = _mm512_set1_epi64(1);
+  __m512i k = _mm512_setzero_si512();
+  k = _mm512_mask_add_epi64(k, _mm512_cmp_pd_mask(x0, zero, _CMP_GE_OQ), k, one_i);
+  k = _mm512_mask_add_epi64(k, _mm512_cmp_pd_mask(x1, zero, _CMP_GE_OQ), k, one_i);
+  k = _mm512_mask_add_epi64(k, _mm512_cmp_pd_mask(x2, zero, _CMP_GE_OQ), k, one_i);
+  // The chosen action's weight; 0 means unavailable: Dormant instead.
+  __m512d wk = w[0];
+  wk = _mm512_mask_blend_pd(_mm512_cmpeq_epi64_mask(k, one_i), wk, w[1]);
+  wk = _mm512_mask_blend_pd(_mm512_cmpeq_epi64_mask(k, _mm512_set1_epi64(2)), wk, w[2]);
+  wk = _mm512_mask_blend_pd(_mm512_cmpeq_epi64_mask(k, _mm512_set1_epi64(3)), wk, w[3]);
+  k = _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(wk, zero, _CMP_EQ_OQ), k, _mm512_set1_epi64(kDormant));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(act), _mm512_cvtepi64_epi32(k));
+  return bad;
+}
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace piracy::decision

@@ -562,6 +562,12 @@ void Simulation::decide() {
   // Four sceners side by side where glibc's exp takes its FMA path (agents/decision.hpp: the
   // same values as one after the other; docs/PERFORMANCE.md 19).
   const bool four = exp4::fma_path();
+  // Eight side by side where the random streams take their 512-bit path too (engine/rng.hpp:
+  // AVX-512F, on AMD CPUs unless PIRACY_RNG_PATH says otherwise; the same values either way,
+  // docs/PERFORMANCE.md 23).
+  const bool eight = exp4::avx512_path() && StreamBatch::default_path() == StreamBatch::Path::Avx512;
+  const std::size_t width = eight ? 8 : 4;
+  static_assert(StreamBatch::kLanes % 8 == 0, "a batch of streams holds whole groups of 4 and of 8 sceners");
   const std::size_t n = active_.size();
   // Ranges of 512 sceners or more: with 2,048 the default run's ~3,800 made two halves, and this
   // phase ran x1.09-1.11 as fast on 2 threads as on 1; x1.14-1.17 with 512 (likely: a second
@@ -596,13 +602,13 @@ void Simulation::decide() {
     for (std::size_t k0 = r.begin(); k0 < r.end(); k0 += StreamBatch::kLanes) {
       const std::size_t m = std::min(StreamBatch::kLanes, r.end() - k0);
       streams.fill(cfg_.seed, Purpose::Decision, tick, m, [&](std::size_t l) { return active[k0 + l]; });
-      for (std::size_t q = 0; q < m; q += 4) {
-        std::array<decision::Inputs, 4> in;
-        std::array<double, 4> x{};
-        std::array<std::size_t, 4> ids{};
-        std::array<std::int32_t, 4> sell{};
+      for (std::size_t q = 0; q < m; q += width) {
+        std::array<decision::Inputs, 8> in;
+        std::array<double, 8> x{};
+        std::array<std::size_t, 8> ids{};
+        std::array<std::int32_t, 8> sell{};
         unsigned live = 0;
-        for (std::size_t j = 0; j < 4 && q + j < m; ++j) {
+        for (std::size_t j = 0; j < width && q + j < m; ++j) {
           const auto i = static_cast<std::size_t>(active[k0 + q + j]);
           if (status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
           live |= 1u << j;
@@ -632,16 +638,18 @@ void Simulation::decide() {
           x[j] = streams.uniform(q + j, 0);
         }
         if (live == 0) continue;
-        std::array<int, 4> act{};
+        std::array<int, 8> act{};
         unsigned bad = 0;
         if (four) {
 #if PIRACY_EXP4_X86
           // Lanes without an active scener repeat one that has one (any finite inputs would do;
           // these keep the exp kernel on its fast path) and are not written back.
           const auto first = static_cast<std::size_t>(std::countr_zero(live));
-          for (std::size_t j = 0; j < 4; ++j)
+          for (std::size_t j = 0; j < width; ++j)
             if (!((live >> j) & 1u)) { in[j] = in[first]; x[j] = x[first]; }
-          bad = decision::choose4_fma(in.data(), dp, x.data(), act.data()) & live;
+          bad = (eight ? decision::choose8_avx512(in.data(), dp, x.data(), act.data())
+                       : decision::choose4_fma(in.data(), dp, x.data(), act.data())) &
+                live;
 #endif
         } else {
           for (std::size_t j = 0; j < 4; ++j) {
@@ -654,7 +662,7 @@ void Simulation::decide() {
           const auto j = static_cast<std::size_t>(std::countr_zero(bad));
           throw_non_finite_utility(ids[j], decision::utilities(in[j], dp));
         }
-        for (std::size_t j = 0; j < 4; ++j) {
+        for (std::size_t j = 0; j < width; ++j) {
           if (!((live >> j) & 1u)) continue;
           const auto i = ids[j];
           action[i] = static_cast<std::uint8_t>(act[j]);

@@ -234,6 +234,63 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256d exp4_fma_v(__m
   return _mm256_load_pd(res);
 }
 
+/// Whether exp8_avx512_v() may be called here: the FMA path on a CPU with AVX-512F. (Its 512-bit
+/// instructions are those of exp4_fma_v() on eight lanes, so its values are the FMA path's.)
+[[nodiscard]] inline bool avx512_path() noexcept {
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return fma_path() && __builtin_cpu_supports("avx512f");
+  }();
+  return ok;
+}
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized
+// reports wherever they are inlined (GCC bug 105593, fixed in GCC 13): silenced for the 512-bit
+// kernels here and in agents/decision.hpp.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+/// exp4_fma_v() on eight lanes (call it only when avx512_path()): the same operations in the
+/// same order, lane by lane, so the same bits; lanes outside the kernel's fast range go to
+/// std::exp as there. decide() computes eight sceners' weights with it (agents/decision.hpp,
+/// docs/PERFORMANCE.md 23).
+__attribute__((target("avx512f,avx2,fma"), always_inline)) inline __m512d exp8_avx512_v(__m512d vx) noexcept {
+  using namespace detail;
+#define PIRACY_EXP8_D(bits) _mm512_set1_pd(std::bit_cast<double>(bits))
+  const __m512i abstop = _mm512_and_si512(_mm512_srli_epi64(_mm512_castpd_si512(vx), 52), _mm512_set1_epi64(0x7ff));
+  const __mmask8 special = static_cast<__mmask8>(_mm512_cmpgt_epi64_mask(_mm512_set1_epi64(0x3c9), abstop) |
+                                                 _mm512_cmpgt_epi64_mask(abstop, _mm512_set1_epi64(0x407)));
+  const __m512d shift = PIRACY_EXP8_D(kShift);
+  const __m512d kd0 = _mm512_fmadd_pd(vx, PIRACY_EXP8_D(kInvLn2N), shift);
+  const __m512i ki = _mm512_castpd_si512(kd0);
+  const __m512d kd = _mm512_sub_pd(kd0, shift);
+  __m512d r = _mm512_fmadd_pd(kd, PIRACY_EXP8_D(kNegLn2HiN), vx);
+  r = _mm512_fmadd_pd(kd, PIRACY_EXP8_D(kNegLn2LoN), r);
+  const __m512i idx = _mm512_slli_epi64(_mm512_and_si512(ki, _mm512_set1_epi64(127)), 1);
+  const __m512d tail = _mm512_i64gather_pd(idx, reinterpret_cast<const double*>(kTab), 8);
+  const __m512i sbits = _mm512_add_epi64(_mm512_i64gather_epi64(idx, reinterpret_cast<const long long*>(kTab + 1), 8),
+                                         _mm512_slli_epi64(ki, 45));
+  const __m512d r2 = _mm512_mul_pd(r, r);
+  const __m512d p45 = _mm512_fmadd_pd(r, PIRACY_EXP8_D(kC5), PIRACY_EXP8_D(kC4));
+  const __m512d p23 = _mm512_fmadd_pd(_mm512_fmadd_pd(r, PIRACY_EXP8_D(kC3), PIRACY_EXP8_D(kC2)), r2, _mm512_add_pd(r, tail));
+  const __m512d tmp = _mm512_fmadd_pd(_mm512_mul_pd(r2, r2), p45, p23);
+  const __m512d scale = _mm512_castsi512_pd(sbits);
+  const __m512d y = _mm512_fmadd_pd(scale, tmp, scale);
+#undef PIRACY_EXP8_D
+  if (special == 0) [[likely]] return y;
+  alignas(64) double in[8], res[8];
+  _mm512_store_pd(in, vx);
+  _mm512_store_pd(res, y);
+  for (int l = 0; l < 8; ++l)
+    if (special & (1 << l)) res[l] = std::exp(in[l]);
+  return _mm512_load_pd(res);
+}
+
+/// The AVX-512 path (call it only when avx512_path()): y[l] = exp(x[l]) for l < 8 (tests).
+__attribute__((target("avx512f,avx2,fma"))) inline void exp8_avx512(const double* x, double* y) noexcept {
+  _mm512_storeu_pd(y, exp8_avx512_v(_mm512_loadu_pd(x)));
+}
+#pragma GCC diagnostic pop
+
 /// The FMA path (call it only when fma_path()): y[l] = exp(x[l]) for l < 4.
 __attribute__((target("avx2,fma"))) inline void exp4_fma(const double* x, double* y) noexcept {
   _mm256_storeu_pd(y, exp4_fma_v(_mm256_loadu_pd(x)));

@@ -89,16 +89,17 @@ TEST_CASE("choose_one follows the logit rule over the available actions", "[agen
   CHECK(decision::choose_one(in, p, 0.5) == -1);
 }
 
-TEST_CASE("choose4_fma gives choose_one's action for each of its four sceners", "[agents][decision]") {
 #if PIRACY_EXP4_X86
-  if (!piracy::exp4::fma_path()) {
-    WARN("no AVX2 + FMA here: decide() runs choose_one() alone, nothing to compare");
-    return;
-  }
-  Stream rng(2026, Purpose::Test, 47, 0);
+namespace {
+
+// Compares a kernel of Lanes sceners side by side (choose4_fma, choose8_avx512) with
+// choose_one() lane by lane on random scenarios, inputs and draws, non-finite ones included.
+template <std::size_t Lanes, class Kernel>
+void compare_with_choose_one(Kernel&& kernel, std::uint64_t entity) {
+  Stream rng(2026, Purpose::Test, entity, 0);
   long compared = 0, bad_lanes = 0, differ = 0, bad_differ = 0;
   std::array<long, 4> chosen{};
-  for (int round = 0; round < 40000; ++round) {
+  for (int round = 0; round < static_cast<int>(160000 / Lanes); ++round) {
     decision::Params p;
     const double scale = std::pow(10.0, -3 + 6 * rng.uniform());
     p.perceived_base = 1e-4 * rng.uniform();
@@ -110,19 +111,19 @@ TEST_CASE("choose4_fma gives choose_one's action for each of its four sceners", 
     p.outside_option = rng.uniform() < 0.5 ? 0.0 : scale * piracy::sample::normal(rng, 0.0, 1.0);
     const double b = rng.uniform();
     p.beta = b < 0.05 ? 0.0 : b < 0.1 ? 1e4 : std::pow(10.0, -2 + 4 * rng.uniform());
-    std::array<decision::Inputs, 4> in{};
-    std::array<double, 4> x{};
-    for (std::size_t l = 0; l < 4; ++l) {
+    std::array<decision::Inputs, Lanes> in{};
+    std::array<double, Lanes> x{};
+    for (std::size_t l = 0; l < Lanes; ++l) {
       in[l] = random_inputs(rng, scale);
       x[l] = rng.uniform();
       // Now and then a non-finite input, which both must report.
       if (rng.uniform() < 0.002) in[l].hat[piracy::kRelease].m = std::numeric_limits<float>::infinity();
       if (rng.uniform() < 0.002) in[l].recognition = std::numeric_limits<double>::quiet_NaN();
     }
-    std::array<int, 4> act{};
-    std::array<double, 4> sums{};
-    const unsigned bad = decision::choose4_fma(in.data(), p, x.data(), act.data(), sums.data());
-    for (std::size_t l = 0; l < 4; ++l) {
+    std::array<int, Lanes> act{};
+    std::array<double, Lanes> sums{};
+    const unsigned bad = kernel(in.data(), p, x.data(), act.data(), sums.data());
+    for (std::size_t l = 0; l < Lanes; ++l) {
       double want_sum = 0;
       const int want = decision::choose_one(in[l], p, x[l], &want_sum);
       const bool lane_bad = (bad >> l) & 1u;
@@ -144,6 +145,38 @@ TEST_CASE("choose4_fma gives choose_one's action for each of its four sceners", 
   CHECK(bad_lanes > 0);
   // Every action was chosen often enough for the comparison to mean something.
   for (long c : chosen) CHECK(c > 5000);
+}
+
+}  // namespace
+#endif
+
+TEST_CASE("choose4_fma gives choose_one's action for each of its four sceners", "[agents][decision]") {
+#if PIRACY_EXP4_X86
+  if (!piracy::exp4::fma_path()) {
+    WARN("no AVX2 + FMA here: decide() runs choose_one() alone, nothing to compare");
+    return;
+  }
+  compare_with_choose_one<4>(
+      [](const decision::Inputs* in, const decision::Params& p, const double* x, int* act, double* sums) {
+        return decision::choose4_fma(in, p, x, act, sums);
+      },
+      47);
+#else
+  WARN("not an x86-64 build: decide() runs choose_one() alone");
+#endif
+}
+
+TEST_CASE("choose8_avx512 gives choose_one's action for each of its eight sceners", "[agents][decision]") {
+#if PIRACY_EXP4_X86
+  if (!piracy::exp4::avx512_path()) {
+    WARN("no AVX-512F + FMA here: decide() takes four sceners at a time, nothing to compare");
+    return;
+  }
+  compare_with_choose_one<8>(
+      [](const decision::Inputs* in, const decision::Params& p, const double* x, int* act, double* sums) {
+        return decision::choose8_avx512(in, p, x, act, sums);
+      },
+      53);
 #else
   WARN("not an x86-64 build: decide() runs choose_one() alone");
 #endif
