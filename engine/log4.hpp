@@ -247,6 +247,63 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256d log4_fma_v(__m
   return _mm256_load_pd(res);
 }
 
+/// Whether log8_avx512_v() may be called here: the FMA path on a CPU with AVX-512F.
+[[nodiscard]] inline bool avx512_path() noexcept { return exp4::avx512_path(); }
+
+// (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+/// log4_fma_v() on eight lanes (call it only when avx512_path()): the same operations in the
+/// same order, lane by lane, so the same bits; the lanes log4_fma_v() sends to std::log go there
+/// too. (Its tests are integer ones, written with AVX-512's unsigned compares and arithmetic
+/// shift: the same masks and the same k.) The race's attempts take the logarithms of four
+/// attempts' two uniforms with it in one call (engine/samplers.hpp, docs/PERFORMANCE.md 23).
+__attribute__((target("avx512f,avx2,fma"), always_inline)) inline __m512d log8_avx512_v(__m512d vx) noexcept {
+  using namespace detail;
+#define PIRACY_LOG8_D(bits) _mm512_set1_pd(std::bit_cast<double>(bits))
+#define PIRACY_LOG8_I(bits) _mm512_set1_epi64(static_cast<long long>(bits))
+  const __m512i ix = _mm512_castpd_si512(vx);
+  const __mmask8 near1 = _mm512_cmplt_epu64_mask(_mm512_sub_epi64(ix, PIRACY_LOG8_I(kLo)), PIRACY_LOG8_I(kHi - kLo));
+  const __m512i top = _mm512_srli_epi64(ix, 48);
+  const __mmask8 special = static_cast<__mmask8>(_mm512_cmplt_epu64_mask(top, PIRACY_LOG8_I(0x10)) |
+                                                 _mm512_cmpgt_epu64_mask(top, PIRACY_LOG8_I(0x7fef)));
+  const auto other = static_cast<unsigned>(near1 | special);
+  const __m512i tmp = _mm512_sub_epi64(ix, PIRACY_LOG8_I(kOff));
+  const __m512i i2 = _mm512_slli_epi64(_mm512_and_si512(_mm512_srli_epi64(tmp, 45), PIRACY_LOG8_I(127)), 1);
+  const __m512i k = _mm512_srai_epi64(tmp, 52);
+  const __m512d kd = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_add_epi64(k, PIRACY_LOG8_I(0x4338000000000000ull))),
+                                   PIRACY_LOG8_D(0x4338000000000000ull));
+  const __m512d z = _mm512_castsi512_pd(_mm512_sub_epi64(ix, _mm512_and_si512(tmp, PIRACY_LOG8_I(0xfff0000000000000ull))));
+  const __m512d invc = _mm512_i64gather_pd(i2, reinterpret_cast<const double*>(kTab), 8);
+  const __m512d logc = _mm512_i64gather_pd(i2, reinterpret_cast<const double*>(kTab + 1), 8);
+  const __m512d w = _mm512_fmadd_pd(kd, PIRACY_LOG8_D(kLn2Hi), logc);
+  const __m512d r = _mm512_fmadd_pd(z, invc, _mm512_set1_pd(-1.0));
+  const __m512d p12 = _mm512_fmadd_pd(r, PIRACY_LOG8_D(kA2), PIRACY_LOG8_D(kA1));
+  const __m512d hi = _mm512_add_pd(r, w);
+  const __m512d r2 = _mm512_mul_pd(r, r);
+  const __m512d lo = _mm512_fmadd_pd(kd, PIRACY_LOG8_D(kLn2Lo), _mm512_add_pd(_mm512_sub_pd(w, hi), r));
+  const __m512d r3 = _mm512_mul_pd(r, r2);
+  const __m512d p34 = _mm512_fmadd_pd(r, PIRACY_LOG8_D(kA4), PIRACY_LOG8_D(kA3));
+  const __m512d lo2 = _mm512_fmadd_pd(r2, PIRACY_LOG8_D(kA0), lo);
+  const __m512d p = _mm512_fmadd_pd(p34, r2, p12);
+  const __m512d y = _mm512_add_pd(_mm512_fmadd_pd(r3, p, lo2), hi);
+#undef PIRACY_LOG8_D
+#undef PIRACY_LOG8_I
+  if (other == 0) [[likely]] return y;
+  alignas(64) double in[8], res[8];
+  _mm512_store_pd(in, vx);
+  _mm512_store_pd(res, y);
+  for (int l = 0; l < 8; ++l)
+    if (other & (1u << l)) res[l] = std::log(in[l]);
+  return _mm512_load_pd(res);
+}
+
+/// The AVX-512 path (call it only when avx512_path()): y[l] = log(x[l]) for l < 8.
+__attribute__((target("avx512f,avx2,fma"))) inline void log8_avx512(const double* x, double* y) noexcept {
+  _mm512_storeu_pd(y, log8_avx512_v(_mm512_loadu_pd(x)));
+}
+#pragma GCC diagnostic pop
+
 /// The FMA path (call it only when fma_path()): y[l] = log(x_l). The arguments come in
 /// registers (a 32-byte load of four fresh 8-byte stores would wait on store forwarding,
 /// engine/exp4.hpp).

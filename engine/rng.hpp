@@ -230,6 +230,9 @@ class StreamBatch {
 
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
+  /// Word w (0..3) of every lane's block, lane l at [l] (in the low 32 bits of each entry): for
+  /// code that reads several lanes' words with one vector load (engine/samplers.hpp).
+  [[nodiscard]] const std::uint64_t* words(std::size_t w) const noexcept { return x_[w]; }
   /// Word w (0..3) of lane l's block.
   [[nodiscard]] std::uint32_t word(std::size_t l, std::size_t w) const noexcept {
     return static_cast<std::uint32_t>(x_[w][l]);

@@ -271,6 +271,42 @@ inline std::int64_t geometric_skip(double log_u, std::int64_t i, double log1m_a)
 /// calls of log per attempt were ~10% of the default run's instructions (docs/PERFORMANCE.md 18).
 /// Draws: none from a caller's stream. Requires finite rate > 0 (checked at the first attempt,
 /// as exponential() does) and hi - lo < 2^24 (a stream's limit).
+namespace detail {
+#if PIRACY_LOG4_X86
+/// Whether timed_attempts() takes the logarithms of four attempts' eight uniforms in one
+/// 512-bit call: where log8_avx512_v() may run, the CPU converts 64-bit integers (AVX-512DQ),
+/// and the random streams take their AVX-512 path too (the rule decide() follows; the values are
+/// the same on every path).
+[[nodiscard]] inline bool log8_path() noexcept {
+  static const bool ok = log4::avx512_path() && __builtin_cpu_supports("avx512dq") &&
+                         StreamBatch::default_path() == StreamBatch::Path::Avx512;
+  return ok;
+}
+
+// (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+/// out[j] = log of the uniform of words 0-1 of lane l0 + j of `blocks`, out[4 + j] that of its
+/// words 2-3 (j < 4): StreamBatch::uniform() and std::log's values, bit for bit (the uniform is
+/// Stream::uniform_of()'s integer shift, exact conversion and exact scaling; the logarithm
+/// log4::log8_avx512_v()). The eight words of each kind are read with one load each, not
+/// gathered into registers one by one.
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void log_uniforms8(const StreamBatch& blocks, std::size_t l0,
+                                                                                double* out) noexcept {
+#define PIRACY_WORDS4(w) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks.words(w) + l0))
+  const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(0)), PIRACY_WORDS4(2), 1);
+  const __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(1)), PIRACY_WORDS4(3), 1);
+#undef PIRACY_WORDS4
+  const __m512i bits = _mm512_or_si512(_mm512_slli_epi64(hi, 32), _mm512_and_si512(lo, _mm512_set1_epi64(0xffffffff)));
+  // (bits >> 11 < 2^53: converted exactly, as static_cast<double> does.)
+  const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi64_pd(_mm512_srli_epi64(bits, 11)), _mm512_set1_pd(0.5)),
+                                  _mm512_set1_pd(0x1.0p-53));
+  _mm512_storeu_pd(out, log4::log8_avx512_v(u));
+}
+#pragma GCC diagnostic pop
+#endif
+}  // namespace detail
+
 template <class Push>
 void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, std::uint64_t entity,
                     std::int64_t tick, std::int64_t lo, std::int64_t hi, double log1m_a, double rate, Push&& push) {
@@ -280,11 +316,21 @@ void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, st
     else if (first == 4) blocks.fill_blocks<8>(seed, purpose, entity, tick, first);
     else blocks.fill_blocks(seed, purpose, entity, tick, first);
     for (std::size_t l0 = 0; l0 < blocks.size(); l0 += 4) {
-      std::array<double, 4> log_gap, log_finish;
-      log4::log4(blocks.uniform(l0, 0), blocks.uniform(l0 + 1, 0), blocks.uniform(l0 + 2, 0),
-                 blocks.uniform(l0 + 3, 0), log_gap.data());
-      log4::log4(blocks.uniform(l0, 1), blocks.uniform(l0 + 1, 1), blocks.uniform(l0 + 2, 1),
-                 blocks.uniform(l0 + 3, 1), log_finish.data());
+      // logs[j]: the log of attempt j's gap uniform; logs[4 + j]: that of its finish time's.
+      alignas(64) std::array<double, 8> logs;
+      const double* const log_gap = logs.data();
+      const double* const log_finish = logs.data() + 4;
+#if PIRACY_LOG4_X86
+      if (detail::log8_path()) {
+        detail::log_uniforms8(blocks, l0, logs.data());
+      } else
+#endif
+      {
+        log4::log4(blocks.uniform(l0, 0), blocks.uniform(l0 + 1, 0), blocks.uniform(l0 + 2, 0),
+                   blocks.uniform(l0 + 3, 0), logs.data());
+        log4::log4(blocks.uniform(l0, 1), blocks.uniform(l0 + 1, 1), blocks.uniform(l0 + 2, 1),
+                   blocks.uniform(l0 + 3, 1), logs.data() + 4);
+      }
       for (std::size_t j = 0; j < 4; ++j) {
         k = geometric_skip(log_gap[j], k, log1m_a);
         if (k >= hi) return;
