@@ -249,11 +249,64 @@ class AliasTable {
 /// The index after i of the next success of a Bernoulli(a) sequence, by geometric skipping
 /// (Devroye 1986, ch. X.2: the gap is Geometric(a)), for a uniform u with log(u) = log_u and
 /// log1m_a = log(1 - a) (-1e300 for a = 1). An index past 1e15 is returned as INT64_MAX / 2.
+inline std::int64_t geometric_skip_by(double gap, std::int64_t i) noexcept;
 inline std::int64_t geometric_skip(double log_u, std::int64_t i, double log1m_a) noexcept {
-  const double gap = std::floor(log_u / log1m_a);
+  return geometric_skip_by(std::floor(log_u / log1m_a), i);
+}
+/// geometric_skip() for its gap floor(log_u / log1m_a), computed by the caller.
+inline std::int64_t geometric_skip_by(double gap, std::int64_t i) noexcept {
   if (!(gap < 1e15)) return std::numeric_limits<std::int64_t>::max() / 2;
   return i + 1 + static_cast<std::int64_t>(gap);
 }
+
+namespace detail {
+#if PIRACY_LOG4_X86
+/// Whether timed_attempts() takes four attempts' draws (eight uniforms, their logarithms and
+/// the divisions of geometric_skip() and exponential_of_log()) in 512-bit operations: where
+/// log8_avx512_v() may run, the CPU converts 64-bit integers (AVX-512DQ), and the random
+/// streams take their AVX-512 path too (the rule decide() follows; the values are
+/// the same on every path).
+[[nodiscard]] inline bool log8_path() noexcept {
+  static const bool ok = log4::avx512_path() && __builtin_cpu_supports("avx512dq") &&
+                         StreamBatch::default_path() == StreamBatch::Path::Avx512;
+  return ok;
+}
+
+// (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+/// The draws of attempts j < 4 from blocks l0 + j of `blocks`: out[j] = floor(log(u0) / log1m_a),
+/// the gap geometric_skip() computes from the uniform u0 of words 0-1, and out[4 + j] =
+/// -log(u1) / rate, exponential_of_log()'s finish time from the uniform u1 of words 2-3; bit for
+/// bit, lane by lane: the uniform is Stream::uniform_of()'s integer shift, exact conversion and
+/// exact scaling, the logarithm log4::log8_avx512_v(), then one division (the finish lanes'
+/// logarithms negated first, as -log_u / rate reads) and floor by rounding towards -inf. The
+/// eight words of each kind are read with one load each. Taken out of the attempts' loop, the
+/// divisions no longer wait one after the other: their latency was a third of that loop's
+/// samples (perf annotate, docs/PERFORMANCE.md 23).
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void attempt_draws8(const StreamBatch& blocks, std::size_t l0,
+                                                                                 double log1m_a, double rate,
+                                                                                 double* out) noexcept {
+#define PIRACY_WORDS4(w) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks.words(w) + l0))
+  const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(0)), PIRACY_WORDS4(2), 1);
+  const __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(1)), PIRACY_WORDS4(3), 1);
+#undef PIRACY_WORDS4
+  const __m512i bits = _mm512_or_si512(_mm512_slli_epi64(hi, 32), _mm512_and_si512(lo, _mm512_set1_epi64(0xffffffff)));
+  // (bits >> 11 < 2^53: converted exactly, as static_cast<double> does.)
+  const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi64_pd(_mm512_srli_epi64(bits, 11)), _mm512_set1_pd(0.5)),
+                                  _mm512_set1_pd(0x1.0p-53));
+  const __m512d logs = log4::log8_avx512_v(u);
+  // Lanes 4-7 negated (the sign bit flipped: exactly unary minus), then divided by rate; lanes
+  // 0-3 divided by log1m_a.
+  const __m512d num = _mm512_castsi512_pd(_mm512_mask_xor_epi64(
+      _mm512_castpd_si512(logs), 0xF0, _mm512_castpd_si512(logs), _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull))));
+  const __m512d den = _mm512_mask_blend_pd(0xF0, _mm512_set1_pd(log1m_a), _mm512_set1_pd(rate));
+  const __m512d q = _mm512_div_pd(num, den);
+  _mm512_storeu_pd(out, _mm512_mask_roundscale_pd(q, 0x0F, q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+}
+#pragma GCC diagnostic pop
+#endif
+}  // namespace detail
 
 /// The timed attempts of the release race (agents/simulation.cpp, race()): the successes k of
 /// a Bernoulli(a) sequence over lo <= k < hi, found by geometric skipping, each with an
@@ -271,41 +324,6 @@ inline std::int64_t geometric_skip(double log_u, std::int64_t i, double log1m_a)
 /// calls of log per attempt were ~10% of the default run's instructions (docs/PERFORMANCE.md 18).
 /// Draws: none from a caller's stream. Requires finite rate > 0 (checked at the first attempt,
 /// as exponential() does) and hi - lo < 2^24 (a stream's limit).
-namespace detail {
-#if PIRACY_LOG4_X86
-/// Whether timed_attempts() takes the logarithms of four attempts' eight uniforms in one
-/// 512-bit call: where log8_avx512_v() may run, the CPU converts 64-bit integers (AVX-512DQ),
-/// and the random streams take their AVX-512 path too (the rule decide() follows; the values are
-/// the same on every path).
-[[nodiscard]] inline bool log8_path() noexcept {
-  static const bool ok = log4::avx512_path() && __builtin_cpu_supports("avx512dq") &&
-                         StreamBatch::default_path() == StreamBatch::Path::Avx512;
-  return ok;
-}
-
-// (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-/// out[j] = log of the uniform of words 0-1 of lane l0 + j of `blocks`, out[4 + j] that of its
-/// words 2-3 (j < 4): StreamBatch::uniform() and std::log's values, bit for bit (the uniform is
-/// Stream::uniform_of()'s integer shift, exact conversion and exact scaling; the logarithm
-/// log4::log8_avx512_v()). The eight words of each kind are read with one load each, not
-/// gathered into registers one by one.
-__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void log_uniforms8(const StreamBatch& blocks, std::size_t l0,
-                                                                                double* out) noexcept {
-#define PIRACY_WORDS4(w) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks.words(w) + l0))
-  const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(0)), PIRACY_WORDS4(2), 1);
-  const __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(1)), PIRACY_WORDS4(3), 1);
-#undef PIRACY_WORDS4
-  const __m512i bits = _mm512_or_si512(_mm512_slli_epi64(hi, 32), _mm512_and_si512(lo, _mm512_set1_epi64(0xffffffff)));
-  // (bits >> 11 < 2^53: converted exactly, as static_cast<double> does.)
-  const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi64_pd(_mm512_srli_epi64(bits, 11)), _mm512_set1_pd(0.5)),
-                                  _mm512_set1_pd(0x1.0p-53));
-  _mm512_storeu_pd(out, log4::log8_avx512_v(u));
-}
-#pragma GCC diagnostic pop
-#endif
-}  // namespace detail
 
 template <class Push>
 void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, std::uint64_t entity,
@@ -316,21 +334,25 @@ void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, st
     else if (first == 4) blocks.fill_blocks<8>(seed, purpose, entity, tick, first);
     else blocks.fill_blocks(seed, purpose, entity, tick, first);
     for (std::size_t l0 = 0; l0 < blocks.size(); l0 += 4) {
-      // logs[j]: the log of attempt j's gap uniform; logs[4 + j]: that of its finish time's.
-      alignas(64) std::array<double, 8> logs;
-      const double* const log_gap = logs.data();
-      const double* const log_finish = logs.data() + 4;
 #if PIRACY_LOG4_X86
       if (detail::log8_path()) {
-        detail::log_uniforms8(blocks, l0, logs.data());
-      } else
-#endif
-      {
-        log4::log4(blocks.uniform(l0, 0), blocks.uniform(l0 + 1, 0), blocks.uniform(l0 + 2, 0),
-                   blocks.uniform(l0 + 3, 0), logs.data());
-        log4::log4(blocks.uniform(l0, 1), blocks.uniform(l0 + 1, 1), blocks.uniform(l0 + 2, 1),
-                   blocks.uniform(l0 + 3, 1), logs.data() + 4);
+        // draws[j]: attempt j's gap; draws[4 + j]: its finish time.
+        alignas(64) std::array<double, 8> draws;
+        detail::attempt_draws8(blocks, l0, log1m_a, rate, draws.data());
+        for (std::size_t j = 0; j < 4; ++j) {
+          k = geometric_skip_by(draws[j], k);
+          if (k >= hi) return;
+          detail::check_exponential_rate(rate);
+          push(k, draws[4 + j]);
+        }
+        continue;
       }
+#endif
+      std::array<double, 4> log_gap, log_finish;
+      log4::log4(blocks.uniform(l0, 0), blocks.uniform(l0 + 1, 0), blocks.uniform(l0 + 2, 0),
+                 blocks.uniform(l0 + 3, 0), log_gap.data());
+      log4::log4(blocks.uniform(l0, 1), blocks.uniform(l0 + 1, 1), blocks.uniform(l0 + 2, 1),
+                 blocks.uniform(l0 + 3, 1), log_finish.data());
       for (std::size_t j = 0; j < 4; ++j) {
         k = geometric_skip(log_gap[j], k, log1m_a);
         if (k >= hi) return;
