@@ -471,7 +471,9 @@ void Simulation::open_sources() {
     const Source src = other_source(c);
     auto& at = start[key(c, src)];
     const std::size_t first = at;
-    tbb::parallel_for(tbb::blocked_range<std::uint64_t>(0, other_slots[c], 16384), [&](const tbb::blocked_range<std::uint64_t>& r) {
+    // (On the calling thread below kInlineSlots: the default run's ~700 slots a category made
+    // one range, and handing it to TBB cost a task and a worker's wake-up, 7 times a day.)
+    parallel_for_large(std::uint64_t{0}, other_slots[c], std::uint64_t{16384}, kInlineSlots, [&](const tbb::blocked_range<std::uint64_t>& r) {
       for (std::uint64_t k = r.begin(); k != r.end(); ++k)
         slots_[first + k] = {.uid = (1ull << 39) | (static_cast<std::uint64_t>(c) << 28) | (k & 0xFFFFFFFull),
                              .title = -1,
@@ -859,7 +861,7 @@ void Simulation::race() {
   // concurrency)
   const auto threads = static_cast<std::size_t>(std::max(1, usable_threads()));
   const std::size_t parts = n_slots >= kSplitSlots ? threads : 1;
-  tbb::parallel_for(std::size_t{0}, parts, [&](std::size_t part) {
+  const auto find_winners = [&](std::size_t part) {
     const auto lo = static_cast<std::int32_t>(n_slots * part / parts);
     const auto hi = static_cast<std::int32_t>(n_slots * (part + 1) / parts);
     for (std::size_t chunk = 0; chunk < group_chunks; ++chunk) {
@@ -872,7 +874,10 @@ void Simulation::race() {
         }
       }
     }
-  });
+  };
+  // (One part, on the calling thread, below kSplitSlots: see the kInline sizes.)
+  if (parts == 1) find_winners(0);
+  else tbb::parallel_for(std::size_t{0}, parts, find_winners);
   // Dupes: a count (exact in any order), so counted in parallel over the chunks (a reduction, which
   // parallel_for_large() does not cover: the same size rule written out).
   const double window_h = cfg_.races.dupe_window_minutes / 60.0;
