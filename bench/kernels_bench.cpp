@@ -143,7 +143,7 @@ BENCHMARK(BM_LogitWeights4);
 /// A scener's whole choice (utilities, logit weights, the draw: agents/decision.hpp) at the
 /// default scenario's constants, one scener after the other (choose_one, which decide() runs
 /// where AVX2 + FMA are missing) and four at a time (choose4_fma, which it runs where they are
-/// present; the same actions). Items = sceners.
+/// present; the same actions), and eight at a time below. Items = sceners.
 std::vector<piracy::decision::Inputs> decision_inputs() {
   Stream rng(20200825, Purpose::Test, 11, 0);
   std::vector<piracy::decision::Inputs> in(4096);
@@ -182,24 +182,31 @@ void BM_DecisionOne(benchmark::State& state) {
 }
 BENCHMARK(BM_DecisionOne);
 #if PIRACY_EXP4_X86
-void BM_DecisionFour(benchmark::State& state) {
-  if (!piracy::exp4::fma_path()) {
-    state.SkipWithError("no AVX2 + FMA on this machine");
+/// Lanes sceners at a time: choose4_fma (4, where AVX2 + FMA are present) or choose8_avx512 (8,
+/// which decide() runs where the random streams take their AVX-512 path); the same actions.
+template <std::size_t Lanes>
+void BM_DecisionLanes(benchmark::State& state) {
+  if (!(Lanes == 4 ? piracy::exp4::fma_path() : piracy::exp4::avx512_path())) {
+    state.SkipWithError(Lanes == 4 ? "no AVX2 + FMA on this machine" : "no AVX-512F + FMA on this machine");
     return;
   }
   const auto in = decision_inputs();
   const auto p = decision_params();
-  const std::array<double, 4> x = {0.25, 0.75, 0.25, 0.75};
+  std::array<double, Lanes> x{};
+  for (std::size_t l = 0; l < Lanes; ++l) x[l] = l % 2 == 0 ? 0.25 : 0.75;
   std::size_t i = 0;
   for (auto _ : state) {
-    std::array<int, 4> act{};
-    benchmark::DoNotOptimize(piracy::decision::choose4_fma(in.data() + (i & 4092), p, x.data(), act.data()));
+    std::array<int, Lanes> act{};
+    const auto* const batch = in.data() + (i & (4096 - Lanes));
+    if constexpr (Lanes == 4) benchmark::DoNotOptimize(piracy::decision::choose4_fma(batch, p, x.data(), act.data()));
+    else benchmark::DoNotOptimize(piracy::decision::choose8_avx512(batch, p, x.data(), act.data()));
     benchmark::DoNotOptimize(act);
-    i += 4;
+    i += Lanes;
   }
-  state.SetItemsProcessed(state.iterations() * 4);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(Lanes));
 }
-BENCHMARK(BM_DecisionFour);
+BENCHMARK(BM_DecisionLanes<4>)->Name("BM_DecisionFour");
+BENCHMARK(BM_DecisionLanes<8>)->Name("BM_DecisionEight");
 #endif
 
 /// Long-stream throughput: uniforms from one Stream (2 u32 each, a Philox block per 2).
