@@ -194,6 +194,21 @@ alignas(64) inline constexpr std::uint64_t kTab[256] = {
 #endif
 }
 
+/// Whether exp8_avx512_v() may be called here: the FMA path on a CPU with AVX-512F (never on
+/// other targets). Its 512-bit instructions are those of exp4_fma_v() on eight lanes, so its
+/// values are the FMA path's.
+[[nodiscard]] inline bool avx512_path() noexcept {
+#if PIRACY_EXP4_X86 && defined(__GLIBC__)
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return fma_path() && __builtin_cpu_supports("avx512f");
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
 #if PIRACY_EXP4_X86
 /// The FMA path's kernel (call it only when fma_path()): exp of each lane of vx.
 __attribute__((target("avx2,fma"), always_inline)) inline __m256d exp4_fma_v(__m256d vx) noexcept {
@@ -232,16 +247,6 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256d exp4_fma_v(__m
   for (int l = 0; l < 4; ++l)
     if (special & (1 << l)) res[l] = std::exp(in[l]);
   return _mm256_load_pd(res);
-}
-
-/// Whether exp8_avx512_v() may be called here: the FMA path on a CPU with AVX-512F. (Its 512-bit
-/// instructions are those of exp4_fma_v() on eight lanes, so its values are the FMA path's.)
-[[nodiscard]] inline bool avx512_path() noexcept {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return fma_path() && __builtin_cpu_supports("avx512f");
-  }();
-  return ok;
 }
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized

@@ -191,6 +191,9 @@ alignas(64) inline constexpr std::uint64_t kTab[256] = {
 /// (FMA and AVX2 present: the same test as for exp).
 [[nodiscard]] inline bool fma_path() noexcept { return exp4::fma_path(); }
 
+/// Whether log8_avx512_v() may be called here: the FMA path on a CPU with AVX-512F.
+[[nodiscard]] inline bool avx512_path() noexcept { return exp4::avx512_path(); }
+
 #if PIRACY_LOG4_X86
 /// The FMA path's kernel (call it only when fma_path()): log of each lane of vx.
 __attribute__((target("avx2,fma"), always_inline)) inline __m256d log4_fma_v(__m256d vx) noexcept {
@@ -246,9 +249,6 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256d log4_fma_v(__m
     if (other & (1 << l)) res[l] = std::log(in[l]);
   return _mm256_load_pd(res);
 }
-
-/// Whether log8_avx512_v() may be called here: the FMA path on a CPU with AVX-512F.
-[[nodiscard]] inline bool avx512_path() noexcept { return exp4::avx512_path(); }
 
 // (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
 #pragma GCC diagnostic push
