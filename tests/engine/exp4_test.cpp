@@ -2,29 +2,61 @@
 // difference would change every result (engine/exp4.hpp).
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "engine/exp4.hpp"
 #include "engine/rng.hpp"
+#include "support/lanes.hpp"
 
 using piracy::Purpose;
 using piracy::Stream;
 
 namespace {
 
-// Counts the lanes whose bits differ from std::exp's.
-int mismatches(const std::array<double, 4>& x) {
-  alignas(32) std::array<double, 4> y{};
-  piracy::exp4::exp4(x.data(), y.data());
+// Counts the lanes whose bits differ from std::exp's, of a kernel of Lanes lanes (exp4, exp8_avx512).
+template <std::size_t Lanes, class Kernel>
+int mismatches_of(Kernel&& kernel, const std::array<double, Lanes>& x) {
+  alignas(64) std::array<double, Lanes> y{};
+  kernel(x.data(), y.data());
   int bad = 0;
-  for (std::size_t l = 0; l < 4; ++l)
+  for (std::size_t l = 0; l < Lanes; ++l)
     bad += std::bit_cast<std::uint64_t>(y[l]) != std::bit_cast<std::uint64_t>(std::exp(x[l])) ? 1 : 0;
   return bad;
+}
+int mismatches(const std::array<double, 4>& x) {
+  return mismatches_of<4>([](const double* in, double* out) { piracy::exp4::exp4(in, out); }, x);
+}
+
+// The logit arguments beta (u_k - umax) <= 0, the whole range of finite doubles, and arbitrary
+// bit patterns (NaNs, infinities, subnormals: the lanes sent to std::exp).
+double random_argument(Stream& rng) {
+  switch (rng.next_u32() % 4) {
+    case 0: return -30.0 * rng.uniform();
+    case 1: return 1600.0 * rng.uniform() - 800.0;
+    case 2: return (rng.uniform() - 0.5) * 1e-12;
+    default: return std::bit_cast<double>(rng.next_u64());
+  }
+}
+
+// Edges of the kernel's fast range and special values (24: whole groups of 4 and of 8 lanes).
+std::vector<double> edge_arguments() {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  return {0.0, -0.0, 0x1p-54, -0x1p-54, 0x1.fffffffffffffp-55, 0x1p-53, 511.999, -511.999,
+          512.0, -512.0, 709.78, -708.4, 709.8, -745.2, 1024.0, -1024.0,
+          inf, -inf, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::denorm_min(),
+          -1.0, 1.0, 0.5 * std::log(2.0) / 128.0, -std::log(2.0)};
+}
+
+// Every edge argument, Lanes at a time, through mismatches_of().
+template <std::size_t Lanes, class Kernel>
+int edge_mismatches(Kernel&& kernel) {
+  return piracy::test::sum_over_groups<Lanes>(edge_arguments(),
+                                              [&](const std::array<double, Lanes>& x) { return mismatches_of<Lanes>(kernel, x); });
 }
 
 }  // namespace
@@ -33,32 +65,14 @@ TEST_CASE("exp4 gives std::exp's bits", "[engine][exp4]") {
   INFO("FMA path taken: " << piracy::exp4::fma_path());
   Stream rng(2026, Purpose::Test, 41, 0);
   long bad = 0;
-  // The logit arguments beta (u_k - umax) <= 0, the whole range of finite doubles, and
-  // arbitrary bit patterns (NaNs, infinities, subnormals: the lanes sent to std::exp).
   for (int trial = 0; trial < 250000; ++trial) {
     std::array<double, 4> x{};
-    for (auto& v : x) {
-      switch (rng.next_u32() % 4) {
-        case 0: v = -30.0 * rng.uniform(); break;
-        case 1: v = 1600.0 * rng.uniform() - 800.0; break;
-        case 2: v = (rng.uniform() - 0.5) * 1e-12; break;
-        default: v = std::bit_cast<double>(rng.next_u64()); break;
-      }
-    }
+    for (auto& v : x) v = random_argument(rng);
     bad += mismatches(x);
   }
   CHECK(bad == 0);
   SECTION("edges of the kernel's fast range and special values") {
-    constexpr double inf = std::numeric_limits<double>::infinity();
-    const std::array<double, 4> edges[] = {
-        {0.0, -0.0, 0x1p-54, -0x1p-54},
-        {0x1.fffffffffffffp-55, 0x1p-53, 511.999, -511.999},
-        {512.0, -512.0, 709.78, -708.4},
-        {709.8, -745.2, 1024.0, -1024.0},
-        {inf, -inf, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::denorm_min()},
-        {-1.0, 1.0, 0.5 * std::log(2.0) / 128.0, -std::log(2.0)},
-    };
-    for (const auto& x : edges) CHECK(mismatches(x) == 0);
+    CHECK(edge_mismatches<4>([](const double* in, double* out) { piracy::exp4::exp4(in, out); }) == 0);
   }
 }
 
@@ -110,38 +124,16 @@ TEST_CASE("exp8_avx512 gives std::exp's bits", "[engine][exp4]") {
     WARN("no AVX-512F + FMA here: decide() takes four lanes, nothing to compare");
     return;
   }
+  const auto kernel = [](const double* in, double* out) { piracy::exp4::exp8_avx512(in, out); };
   Stream rng(2026, Purpose::Test, 43, 0);
-  const auto mismatches8 = [](const std::array<double, 8>& x) {
-    alignas(64) std::array<double, 8> y{};
-    piracy::exp4::exp8_avx512(x.data(), y.data());
-    int bad = 0;
-    for (std::size_t l = 0; l < 8; ++l)
-      bad += std::bit_cast<std::uint64_t>(y[l]) != std::bit_cast<std::uint64_t>(std::exp(x[l])) ? 1 : 0;
-    return bad;
-  };
   long bad = 0;
-  // The same mix of arguments as exp4's test: logit arguments, all finite doubles, any bits.
   for (int trial = 0; trial < 125000; ++trial) {
     std::array<double, 8> x{};
-    for (auto& v : x) {
-      switch (rng.next_u32() % 4) {
-        case 0: v = -30.0 * rng.uniform(); break;
-        case 1: v = 1600.0 * rng.uniform() - 800.0; break;
-        case 2: v = (rng.uniform() - 0.5) * 1e-12; break;
-        default: v = std::bit_cast<double>(rng.next_u64()); break;
-      }
-    }
-    bad += mismatches8(x);
+    for (auto& v : x) v = random_argument(rng);
+    bad += mismatches_of<8>(kernel, x);
   }
   CHECK(bad == 0);
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  const std::array<double, 8> edges[] = {
-      {0.0, -0.0, 0x1p-54, -0x1p-54, 0x1.fffffffffffffp-55, 0x1p-53, 511.999, -511.999},
-      {512.0, -512.0, 709.78, -708.4, 709.8, -745.2, 1024.0, -1024.0},
-      {inf, -inf, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::denorm_min(), -1.0, 1.0,
-       0.5 * std::log(2.0) / 128.0, -std::log(2.0)},
-  };
-  for (const auto& x : edges) CHECK(mismatches8(x) == 0);
+  CHECK(edge_mismatches<8>(kernel) == 0);
 #else
   WARN("not an x86-64 build");
 #endif
