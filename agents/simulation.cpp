@@ -564,10 +564,9 @@ void Simulation::decide() {
   // Four sceners side by side where glibc's exp takes its FMA path (agents/decision.hpp: the
   // same values as one after the other; docs/PERFORMANCE.md 19).
   const bool four = exp4::fma_path();
-  // Eight side by side where the random streams take their 512-bit path too (engine/rng.hpp:
-  // AVX-512F, on AMD CPUs unless PIRACY_RNG_PATH says otherwise; the same values either way,
-  // docs/PERFORMANCE.md 23).
-  const bool eight = exp4::avx512_path() && StreamBatch::default_path() == StreamBatch::Path::Avx512;
+  // Eight side by side where the model's 8-lane kernels run (sample::avx512_kernels(); the same
+  // values either way, docs/PERFORMANCE.md 23).
+  const bool eight = sample::avx512_kernels();
   const std::size_t width = eight ? 8 : 4;
   static_assert(StreamBatch::kLanes % 8 == 0, "a batch of streams holds whole groups of 4 and of 8 sceners");
   const std::size_t n = active_.size();

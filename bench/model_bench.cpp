@@ -32,6 +32,7 @@
 #include "agents/simulation.hpp"
 #include "engine/error.hpp"
 #include "engine/rng.hpp"
+#include "engine/samplers.hpp"
 #include "piracy/version.hpp"
 
 namespace {
@@ -280,6 +281,8 @@ int main(int argc, char** argv) try {
   // The vector width of the batched random streams (engine/rng.hpp; PIRACY_RNG_PATH overrides it):
   // it moves the figures, never the results.
   out["rng_path"] = piracy::StreamBatch::name(piracy::StreamBatch::default_path());
+  // Whether the choice and the race's draws take their 8-lane AVX-512 kernels (sample::avx512_kernels()).
+  out["avx512_kernels"] = piracy::sample::avx512_kernels();
 #ifdef NDEBUG
   out["build"] = "release";
 #else
@@ -297,8 +300,10 @@ int main(int argc, char** argv) try {
 
   const Date start = Date::from_ymd(2020, 1, 1);
   if (skip_sizes) sizes.clear();
-  fmt::print("random streams batched with {} (PIRACY_RNG_PATH=portable|sse2|avx2|avx512 chooses)\n",
-             piracy::StreamBatch::name(piracy::StreamBatch::default_path()));
+  fmt::print("random streams batched with {} (PIRACY_RNG_PATH=portable|sse2|avx2|avx512 chooses); "
+             "8-lane AVX-512 choice and race draws: {}\n",
+             piracy::StreamBatch::name(piracy::StreamBatch::default_path()),
+             piracy::sample::avx512_kernels() ? "yes" : "no (4 lanes)");
   if (!sizes.empty()) {
     fmt::print("Whole-model throughput (scaled default scenario, from {}; scener-steps = active sceners x ticks)\n",
                start.iso());

@@ -259,19 +259,23 @@ inline std::int64_t geometric_skip_by(double gap, std::int64_t i) noexcept {
   return i + 1 + static_cast<std::int64_t>(gap);
 }
 
-namespace detail {
+/// Whether the model's 8-lane kernels run (decide()'s choose8_avx512 and timed_attempts()'s
+/// attempt_draws8): the FMA path on a CPU with AVX-512F and DQ (64-bit integer conversions),
+/// where the random streams take their AVX-512 path too (AMD CPUs, unless PIRACY_RNG_PATH names
+/// another path: the precaution of engine/rng.hpp). One rule for both, decided once per process;
+/// the values are the same on every path, only the speed changes (docs/PERFORMANCE.md 23).
+[[nodiscard]] inline bool avx512_kernels() noexcept {
 #if PIRACY_LOG4_X86
-/// Whether timed_attempts() takes four attempts' draws (eight uniforms, their logarithms and
-/// the divisions of geometric_skip() and exponential_of_log()) in 512-bit operations: where
-/// log8_avx512_v() may run, the CPU converts 64-bit integers (AVX-512DQ), and the random
-/// streams take their AVX-512 path too (the rule decide() follows; the values are
-/// the same on every path).
-[[nodiscard]] inline bool log8_path() noexcept {
   static const bool ok = log4::avx512_path() && __builtin_cpu_supports("avx512dq") &&
                          StreamBatch::default_path() == StreamBatch::Path::Avx512;
   return ok;
+#else
+  return false;
+#endif
 }
 
+namespace detail {
+#if PIRACY_LOG4_X86
 // (GCC 12's false -Wuninitialized on AVX-512 intrinsics: see engine/exp4.hpp.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -335,7 +339,7 @@ void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, st
     else blocks.fill_blocks(seed, purpose, entity, tick, first);
     for (std::size_t l0 = 0; l0 < blocks.size(); l0 += 4) {
 #if PIRACY_LOG4_X86
-      if (detail::log8_path()) {
+      if (avx512_kernels()) {
         // draws[j]: attempt j's gap; draws[4 + j]: its finish time.
         alignas(64) std::array<double, 8> draws;
         detail::attempt_draws8(blocks, l0, log1m_a, rate, draws.data());
