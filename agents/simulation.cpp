@@ -126,6 +126,33 @@ void reserve_scratch(std::vector<T, A>& v, std::size_t n) {
 /// sceners made one chunk of 16,384, so these passes never split (docs/PERFORMANCE.md 16); at 1M
 /// sceners more, smaller chunks cost memory (one set of lists per chunk).
 constexpr std::size_t active_chunk(std::size_t n) { return std::clamp<std::size_t>(n / 16, 2048, 16384); }
+/// record()'s count of the Active sceners and their perceived risks' sum, in list order (the
+/// same additions, so the same bytes, as the loop that was inline in record()). Not inlined:
+/// inlined, GCC kept both sums in stack slots because their values live across record()'s later
+/// calls, and each addition waited for the store of the one before (~4.6 ns a scener, 79% of
+/// record()'s samples; 0.058 s of a default run, 0.065 s a day at 1M: docs/PERFORMANCE.md 24).
+/// Branch-free: a listed scener that is no longer Active adds exactly +0.0 to a sum that is
+/// never -0.0 (terms are >= 0).
+struct RiskSum {
+  std::int64_t active = 0;
+  double risk = 0;
+};
+[[gnu::noinline]] RiskSum active_risk_sum(std::span<const std::int32_t> ids, const std::uint8_t* status, const float* chill,
+                                          double per_chill) {
+  RiskSum out;
+  std::int64_t n = 0;
+  double risk = 0;
+  for (const auto id : ids) {
+    const auto i = static_cast<std::size_t>(id);
+    const bool on = status[i] == static_cast<std::uint8_t>(ScenerStatus::Active);
+    const double term = per_chill * (1.0 + chill[i]);
+    n += on ? 1 : 0;
+    risk += on ? term : 0.0;
+  }
+  out.active = n;
+  out.risk = risk;
+  return out;
+}
 constexpr double kLn2 = 0.69314718055994530942;
 /// dissolved_tick of a group that never had members (or a named group never founded).
 constexpr std::int32_t kNeverExisted = -2;
@@ -1059,6 +1086,10 @@ void Simulation::access_market_and_leaks() {
 void Simulation::p2p_releases() {
   const auto& pp = cfg_.p2p;
   const auto [range, open] = index_slots(false);  // P2P groups never get wholesale discs
+  // The day's P2P releases, counted in a local and added once: t_.p2p += 1 per release went
+  // through memory, each addition waiting for the store of the one before (18% of this
+  // function's samples, docs/PERFORMANCE.md 24). Sums of ones are exact: the same value.
+  std::int64_t released = 0;
   for (const auto& p : p2p_) {
     if (!p.alive) continue;
     const int ncat = std::popcount(static_cast<unsigned>(p.categories));
@@ -1083,7 +1114,7 @@ void Simulation::p2p_releases() {
         const double l1m = prob >= 1.0 ? -1e300 : std::log1p(-prob);
         for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m)) {
           const auto& sl = slots_[static_cast<std::size_t>(k)];
-          t_.p2p += 1;
+          ++released;
           // A P2P release is public at once.
           if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) {
             record_leak(sl.title, {-1, true, sl.pre_release});
@@ -1093,6 +1124,7 @@ void Simulation::p2p_releases() {
       }
     }
   }
+  t_.p2p += static_cast<double>(released);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1287,6 +1319,9 @@ void Simulation::enforcement() {
     }
   });
   std::int64_t retired = 0;
+  // (The day's tallies in locals, written back once: the same additions in the same order, which
+  // through t_ waited for each other's stores, as the sites' stores may alias them.)
+  double sold_new = t_.sold_new, money_usd = t_.money_usd;
   for (std::size_t c = 0; c < chunks; ++c) {
     const auto& out = enf_chunks_[c];
     retired += out.retired;
@@ -1294,10 +1329,12 @@ void Simulation::enforcement() {
       const auto i = static_cast<std::size_t>(id);
       auto& site = sites_[static_cast<std::size_t>(sc_.sell_site[i])];
       site.sold_accounts += sc_.sold_today[i];
-      t_.sold_new += sc_.sold_today[i];
-      t_.money_usd += sc_.sold_today[i] * site.price_usd;
+      sold_new += sc_.sold_today[i];
+      money_usd += sc_.sold_today[i] * site.price_usd;
     }
   }
+  t_.sold_new = sold_new;
+  t_.money_usd = money_usd;
   t_.retired += static_cast<double>(retired);
   // Imitation moves a scener's expectations towards its peer's, as they are at this point of
   // the id-order scan: a peer with a smaller id has already imitated (applied first here too).
@@ -2049,13 +2086,10 @@ void Simulation::record() {
   put(t_.dupes);
   put(t_.active);
   put(t_.dormant);
-  double total = 0, risk = 0;
   const auto& ep = cfg_.enforcement;
-  for (const auto id : active_)
-    if (const auto i = static_cast<std::size_t>(id); sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) {
-      total += 1;
-      risk += ep.detection_per_day * ep.perception * (1.0 + sc_.chill[i]);
-    }
+  const RiskSum rs = active_risk_sum(active_, sc_.status.data(), sc_.chill.data(), ep.detection_per_day * ep.perception);
+  const auto total = static_cast<double>(rs.active);  // (a count: exact, as the sum of ones was)
+  const double risk = rs.risk;
   put(total);
   put(t_.entered);
   put(t_.retired);
