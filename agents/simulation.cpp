@@ -736,19 +736,36 @@ void Simulation::aggregate_decisions() {
   const std::size_t n = active_.size();
   const std::size_t chunks = parallel_chunks(n, active_chunk(n), kInlineSceners, agg_chunks_, [&](std::size_t c, std::size_t k0, std::size_t k1) {
     auto& out = agg_chunks_[c];
-    out.releasing.clear();
     out.sellers.clear();
-    out.dormant = out.active = 0;
+    // Releasing members listed and the rest counted without a branch: the actions are mixed at
+    // random, and the branches on them mispredicted (docs/PERFORMANCE.md 24). Sellers are few:
+    // they keep their branch and a list of their own size.
+    if (out.releasing.size() < k1 - k0) out.releasing.resize(k1 - k0);
+    const std::int32_t* const ids = active_.data();
+    const std::uint8_t* const status = sc_.status.data();
+    const std::uint8_t* const action = sc_.action.data();
+    const std::int32_t* const group = sc_.group.data();
+    std::int32_t* const releasing = out.releasing.data();
+    std::size_t n_releasing = 0;
+    std::int64_t dormant = 0, active = 0;
     for (std::size_t k = k0; k < k1; ++k) {
-      const auto i = static_cast<std::size_t>(active_[k]);
-      if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
-      const auto act = sc_.action[i];
-      if (act == kRetire) continue;
-      if (act == kDormant) { ++out.dormant; continue; }
-      ++out.active;
-      if (act == kRelease && sc_.group[i] >= 0) out.releasing.push_back(static_cast<std::int32_t>(i));
-      else if (act == kSell) out.sellers.push_back(sc_.sell_site[i]);
+      const std::int32_t id = ids[k];
+      const auto i = static_cast<std::size_t>(id);
+      const auto act = action[i];
+      // Active and not retiring today: dormant, or active (releasing, selling or idle).
+      const auto counted = static_cast<std::int64_t>(status[i] == static_cast<std::uint8_t>(ScenerStatus::Active)) &
+                           static_cast<std::int64_t>(act != kRetire);
+      const auto is_dormant = static_cast<std::int64_t>(act == kDormant);
+      dormant += counted & is_dormant;
+      active += counted & (is_dormant ^ 1);
+      releasing[n_releasing] = id;
+      n_releasing += static_cast<std::size_t>(counted & static_cast<std::int64_t>(act == kRelease) &
+                                              static_cast<std::int64_t>(group[i] >= 0));
+      if (act == kSell && counted != 0) out.sellers.push_back(sc_.sell_site[i]);
     }
+    out.n_releasing = n_releasing;
+    out.dormant = dormant;
+    out.active = active;
   });
   std::int64_t dormant = 0, active = 0, sellers = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
@@ -756,7 +773,7 @@ void Simulation::aggregate_decisions() {
     dormant += out.dormant;
     active += out.active;
     sellers += static_cast<std::int64_t>(out.sellers.size());
-    for (const auto id : out.releasing) {
+    for (const auto id : std::span(out.releasing.data(), out.n_releasing)) {
       const auto i = static_cast<std::size_t>(id);
       auto& g = group_tally_[static_cast<std::size_t>(sc_.group[i])];
       g.effort += sc_.skill[i] * eff[sc_.role[i]];

@@ -245,7 +245,10 @@ class Simulation {
   /// aggregate_decisions(): per fixed chunk of the Active list, its releasing members (ids) and
   /// its sellers' sites in id order, and its dormant and other active counts (scratch).
   struct AggregateChunk {
+    /// releasing[0, n_releasing): the chunk's releasing members (the vector is as long as the
+    /// chunk, written without a branch); sellers: the sellers' sites.
     std::vector<std::int32_t> releasing, sellers;
+    std::size_t n_releasing = 0;
     std::int64_t dormant = 0, active = 0;
   };
   std::vector<AggregateChunk> agg_chunks_;
