@@ -168,12 +168,6 @@ constexpr std::uint64_t kKeyGlobal = 7ull << 36;
 
 double years_since_mid_2020(Date d) { return (d - Date::from_ymd(2020, 7, 1)) / 365.25; }
 
-/// Next index of a Bernoulli(a) sequence after `i` by geometric skipping: the gap to the next
-/// success is Geometric(a) (Devroye 1986, ch. X.2), so a group visits only the slots it attempts.
-inline std::int64_t next_attempt(Stream& rng, std::int64_t i, double log1m_a) {
-  return sample::geometric_skip(std::log(rng.uniform()), i, log1m_a);
-}
-
 std::uint8_t category_mask(const std::vector<std::string>& names) {
   std::uint8_t m = 0;
   for (const auto& n : names) {
@@ -874,7 +868,8 @@ void Simulation::race() {
           const double l1m = p >= 1.0 ? -1e300 : std::log1p(-p);
           // The group's attempts on the range and their finish times (one stream per range:
           // Stream(seed, Race, entity, tick), its draws taken in batches, bit for bit the loop
-          // of next_attempt() and exponential() on it: sample::timed_attempts).
+          // of sample::timed_attempts_reference() on it: sample::timed_attempts). Geometric
+          // skipping (Devroye 1986, ch. X.2): a group visits only the slots it attempts.
           sample::timed_attempts(blocks, cfg_.seed, Purpose::Race, entity, tick_, lo, hi, l1m, rate,
                                  [&](std::int64_t k, double hours) {
                                    attempts.push_back({hours, static_cast<std::int32_t>(k), g.id});
@@ -1108,6 +1103,7 @@ void Simulation::p2p_releases() {
   // through memory, each addition waiting for the store of the one before (18% of this
   // function's samples, docs/PERFORMANCE.md 24). Sums of ones are exact: the same value.
   std::int64_t released = 0;
+  StreamBatch blocks;
   for (const auto& p : p2p_) {
     if (!p.alive) continue;
     const int ncat = std::popcount(static_cast<unsigned>(p.categories));
@@ -1127,18 +1123,21 @@ void Simulation::p2p_releases() {
         if (hi <= lo) continue;
         const double prob = a;  // pre-release leaks compete for the same encoding capacity
         if (prob <= 0) continue;
-        Stream rng(cfg_.seed, Purpose::P2P,
-                   static_cast<std::uint64_t>(p.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_);
         const double l1m = prob >= 1.0 ? -1e300 : std::log1p(-prob);
-        for (std::int64_t k = next_attempt(rng, lo - 1, l1m); k < hi; k = next_attempt(rng, k, l1m)) {
-          const auto& sl = slots_[static_cast<std::size_t>(k)];
-          ++released;
-          // A P2P release is public at once.
-          if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) {
-            record_leak(sl.title, {-1, true, sl.pre_release});
-            if (sl.pre_release) t_.leaks_pre += 1;
-          }
-        }
+        // The group's attempts on the range: one stream per range, Stream(seed, P2P, entity,
+        // tick), its draws taken in batches, bit for bit the loop of
+        // sample::attempts_reference() on it (sample::attempts).
+        sample::attempts(blocks, cfg_.seed, Purpose::P2P,
+                         static_cast<std::uint64_t>(p.id) | (static_cast<std::uint64_t>(c * kSources + src) << 32), tick_,
+                         lo, hi, l1m, [&](std::int64_t k) {
+                           const auto& sl = slots_[static_cast<std::size_t>(k)];
+                           ++released;
+                           // A P2P release is public at once.
+                           if (sl.title >= 0 && !title_leaked_[static_cast<std::size_t>(sl.title)]) {
+                             record_leak(sl.title, {-1, true, sl.pre_release});
+                             if (sl.pre_release) t_.leaks_pre += 1;
+                           }
+                         });
       }
     }
   }

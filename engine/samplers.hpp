@@ -288,9 +288,13 @@ namespace detail {
 /// eight words of each kind are read with one load each. Taken out of the attempts' loop, the
 /// divisions no longer wait one after the other: their latency was a third of that loop's
 /// samples (perf annotate, docs/PERFORMANCE.md 23).
-__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void attempt_draws8(const StreamBatch& blocks, std::size_t l0,
-                                                                                 double log1m_a, double rate,
-                                                                                 double* out) noexcept {
+///
+/// draws8<kFinish>() is that computation with the lanes of mask kFinish finish times and the
+/// others gaps: attempt_draws8() is draws8<0xF0>, and draws8<0x00> gives eight gaps, those of
+/// uniforms 0 and 1 of four blocks (attempts() below: one uniform per attempt).
+template <unsigned kFinish>
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void draws8(const StreamBatch& blocks, std::size_t l0,
+                                                                         double log1m_a, double rate, double* out) noexcept {
 #define PIRACY_WORDS4(w) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks.words(w) + l0))
   const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(0)), PIRACY_WORDS4(2), 1);
   const __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(PIRACY_WORDS4(1)), PIRACY_WORDS4(3), 1);
@@ -300,16 +304,38 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void attempt_draws8(
   const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi64_pd(_mm512_srli_epi64(bits, 11)), _mm512_set1_pd(0.5)),
                                   _mm512_set1_pd(0x1.0p-53));
   const __m512d logs = log4::log8_avx512_v(u);
-  // Lanes 4-7 negated (the sign bit flipped: exactly unary minus), then divided by rate; lanes
-  // 0-3 divided by log1m_a.
+  // The finish lanes negated (the sign bit flipped: exactly unary minus), then divided by rate;
+  // the gap lanes divided by log1m_a, then floored.
+  constexpr auto finish = static_cast<__mmask8>(kFinish);
+  constexpr auto gap = static_cast<__mmask8>(~kFinish & 0xFFu);
   const __m512d num = _mm512_castsi512_pd(_mm512_mask_xor_epi64(
-      _mm512_castpd_si512(logs), 0xF0, _mm512_castpd_si512(logs), _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull))));
-  const __m512d den = _mm512_mask_blend_pd(0xF0, _mm512_set1_pd(log1m_a), _mm512_set1_pd(rate));
+      _mm512_castpd_si512(logs), finish, _mm512_castpd_si512(logs), _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull))));
+  const __m512d den = _mm512_mask_blend_pd(finish, _mm512_set1_pd(log1m_a), _mm512_set1_pd(rate));
   const __m512d q = _mm512_div_pd(num, den);
-  _mm512_storeu_pd(out, _mm512_mask_roundscale_pd(q, 0x0F, q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+  _mm512_storeu_pd(out, _mm512_mask_roundscale_pd(q, gap, q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+}
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void attempt_draws8(const StreamBatch& blocks, std::size_t l0,
+                                                                                 double log1m_a, double rate,
+                                                                                 double* out) noexcept {
+  draws8<0xF0>(blocks, l0, log1m_a, rate, out);
 }
 #pragma GCC diagnostic pop
 #endif
+/// Calls body(blocks, l0) for blocks l0 .. l0 + 3 of one stream, four by four from its first
+/// block, until body returns false: the blocks computed in batches of 4, then 8, then
+/// StreamBatch::kLanes (most of the race's ranges need few blocks), as timed_attempts() and
+/// attempts() read them.
+template <class Body>
+void for_block_quads(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
+                     Body&& body) {
+  for (std::uint32_t first = 0;; first += static_cast<std::uint32_t>(blocks.size())) {
+    if (first == 0) blocks.fill_blocks<4>(seed, purpose, entity, tick, first);
+    else if (first == 4) blocks.fill_blocks<8>(seed, purpose, entity, tick, first);
+    else blocks.fill_blocks(seed, purpose, entity, tick, first);
+    for (std::size_t l0 = 0; l0 < blocks.size(); l0 += 4)
+      if (!body(static_cast<const StreamBatch&>(blocks), l0)) return;
+  }
+}
 }  // namespace detail
 
 /// The timed attempts of the release race (agents/simulation.cpp, race()): the successes k of
@@ -333,37 +359,84 @@ template <class Push>
 void timed_attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, std::uint64_t entity,
                     std::int64_t tick, std::int64_t lo, std::int64_t hi, double log1m_a, double rate, Push&& push) {
   std::int64_t k = lo - 1;
-  for (std::uint32_t first = 0;; first += static_cast<std::uint32_t>(blocks.size())) {
-    if (first == 0) blocks.fill_blocks<4>(seed, purpose, entity, tick, first);
-    else if (first == 4) blocks.fill_blocks<8>(seed, purpose, entity, tick, first);
-    else blocks.fill_blocks(seed, purpose, entity, tick, first);
-    for (std::size_t l0 = 0; l0 < blocks.size(); l0 += 4) {
+  detail::for_block_quads(blocks, seed, purpose, entity, tick, [&](const StreamBatch& b, std::size_t l0) {
 #if PIRACY_LOG4_X86
-      if (avx512_kernels()) {
-        // draws[j]: attempt j's gap; draws[4 + j]: its finish time.
-        alignas(64) std::array<double, 8> draws;
-        detail::attempt_draws8(blocks, l0, log1m_a, rate, draws.data());
-        for (std::size_t j = 0; j < 4; ++j) {
-          k = geometric_skip_by(draws[j], k);
-          if (k >= hi) return;
-          detail::check_exponential_rate(rate);
-          push(k, draws[4 + j]);
-        }
-        continue;
-      }
-#endif
-      std::array<double, 4> log_gap, log_finish;
-      log4::log4(blocks.uniform(l0, 0), blocks.uniform(l0 + 1, 0), blocks.uniform(l0 + 2, 0),
-                 blocks.uniform(l0 + 3, 0), log_gap.data());
-      log4::log4(blocks.uniform(l0, 1), blocks.uniform(l0 + 1, 1), blocks.uniform(l0 + 2, 1),
-                 blocks.uniform(l0 + 3, 1), log_finish.data());
+    if (avx512_kernels()) {
+      // draws[j]: attempt j's gap; draws[4 + j]: its finish time.
+      alignas(64) std::array<double, 8> draws;
+      detail::attempt_draws8(b, l0, log1m_a, rate, draws.data());
       for (std::size_t j = 0; j < 4; ++j) {
-        k = geometric_skip(log_gap[j], k, log1m_a);
-        if (k >= hi) return;
-        push(k, exponential_of_log(log_finish[j], rate));
+        k = geometric_skip_by(draws[j], k);
+        if (k >= hi) return false;
+        detail::check_exponential_rate(rate);
+        push(k, draws[4 + j]);
+      }
+      return true;
+    }
+#endif
+    std::array<double, 4> log_gap, log_finish;
+    log4::log4(b.uniform(l0, 0), b.uniform(l0 + 1, 0), b.uniform(l0 + 2, 0), b.uniform(l0 + 3, 0), log_gap.data());
+    log4::log4(b.uniform(l0, 1), b.uniform(l0 + 1, 1), b.uniform(l0 + 2, 1), b.uniform(l0 + 3, 1), log_finish.data());
+    for (std::size_t j = 0; j < 4; ++j) {
+      k = geometric_skip(log_gap[j], k, log1m_a);
+      if (k >= hi) return false;
+      push(k, exponential_of_log(log_finish[j], rate));
+    }
+    return true;
+  });
+}
+
+/// The attempts of the P2P groups (agents/simulation.cpp, p2p_releases()): the successes k of a
+/// Bernoulli(a) sequence over lo <= k < hi, found by geometric skipping; push(k) for each, in
+/// order. Its definition is this loop on one stream (attempts_reference() below):
+///   Stream rng(seed, purpose, entity, tick);
+///   for (k = skip(log(rng.uniform()), lo - 1); k < hi; k = skip(log(rng.uniform()), k)) push(k);
+/// so attempt j reads uniform j of the stream: block j / 2, words 0-1 for even j, 2-3 for odd j.
+/// The blocks come in batches and the logarithms (and, on the 8-lane path, the divisions and
+/// floors) eight or four attempts at a time, as in timed_attempts(): one attempt after the
+/// other, each division waited for its logarithm and the loop's exit for the division (27% of
+/// p2p_releases()'s samples, docs/PERFORMANCE.md 24). Blocks past the loop's exit are never
+/// read, so the values are the loop's (tests/engine/samplers_test.cpp). Draws: none from a
+/// caller's stream. Requires hi - lo < 2^25 (a stream's limit, two attempts a block).
+template <class Push>
+void attempts(StreamBatch& blocks, std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick,
+              std::int64_t lo, std::int64_t hi, double log1m_a, Push&& push) {
+  std::int64_t k = lo - 1;
+  detail::for_block_quads(blocks, seed, purpose, entity, tick, [&](const StreamBatch& b, std::size_t l0) {
+#if PIRACY_LOG4_X86
+    if (avx512_kernels()) {
+      // gaps[4 * h + q]: the gap of uniform h of block l0 + q, attempt 2 * q + h.
+      alignas(64) std::array<double, 8> gaps;
+      detail::draws8<0x00>(b, l0, log1m_a, 1.0, gaps.data());
+      for (std::size_t j = 0; j < 8; ++j) {
+        k = geometric_skip_by(gaps[4 * (j & 1) + (j >> 1)], k);
+        if (k >= hi) return false;
+        push(k);
+      }
+      return true;
+    }
+#endif
+    for (std::size_t q = l0; q < l0 + 4; q += 2) {
+      std::array<double, 4> log_u;
+      log4::log4(b.uniform(q, 0), b.uniform(q, 1), b.uniform(q + 1, 0), b.uniform(q + 1, 1), log_u.data());
+      for (std::size_t j = 0; j < 4; ++j) {
+        k = geometric_skip(log_u[j], k, log1m_a);
+        if (k >= hi) return false;
+        push(k);
       }
     }
-  }
+    return true;
+  });
+}
+
+/// attempts() as its definition reads: one draw after the other (tests and benchmarks).
+template <class Push>
+void attempts_reference(std::uint64_t seed, Purpose purpose, std::uint64_t entity, std::int64_t tick, std::int64_t lo,
+                        std::int64_t hi, double log1m_a, Push&& push) {
+  Stream rng(seed, purpose, entity, tick);
+  for (std::int64_t k = geometric_skip(std::log(rng.uniform()), lo - 1, log1m_a); k < hi;
+       k = geometric_skip(std::log(rng.uniform()), k, log1m_a))
+    push(k);
 }
 
 /// timed_attempts() as its definition reads: one draw after the other (tests and benchmarks).

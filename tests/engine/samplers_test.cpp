@@ -734,6 +734,51 @@ TEST_CASE("samplers reject invalid parameters with ModelError", "[engine][sample
   CHECK(s.blocks() == 0u);
 }
 
+namespace {
+/// A random stream and range for the attempts' tests: ranges that end within the first block,
+/// within each batch and far past them (every tenth trial), attempt probabilities from 1e-4 to 1
+/// (every 17th trial: every slot).
+struct AttemptRange {
+  std::uint64_t seed, entity;
+  std::int64_t tick, lo, hi;
+  double log1m_a;
+};
+AttemptRange attempt_range(Stream& meta, int trial) {
+  AttemptRange r{};
+  r.seed = meta.next_u64();
+  r.entity = meta.next_u64() >> (24 + meta.next_u32() % 40);
+  r.tick = static_cast<std::int64_t>(meta.next_u32() % 5000);
+  r.lo = meta.next_u32() % 1000;
+  r.hi = r.lo + static_cast<std::int64_t>(meta.next_u32() % (trial % 10 == 0 ? 5000 : 300));
+  const double a = trial % 17 == 0 ? 1.0 : std::pow(10.0, -4.0 * meta.uniform());
+  r.log1m_a = a >= 1.0 ? -1e300 : std::log1p(-a);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("attempts gives the attempts of its one-draw-after-the-other definition", "[engine][samplers]") {
+  // The P2P groups' draws (agents/simulation.cpp) come in batches of blocks and logarithms, one
+  // uniform per attempt (two attempts a block); every attempt must be the loop's and the loop
+  // must stop where it stops: ranges that end within the first block, within each batch (4, 8,
+  // 16 blocks: 8, 16, 32 attempts) and far past them, attempt probabilities from tiny to 1.
+  Stream meta(2026, Purpose::Test, 45, 0);
+  piracy::StreamBatch blocks;
+  long compared = 0, long_ranges = 0, odd_ends = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    const auto [seed, entity, tick, lo, hi, l1m] = attempt_range(meta, trial);
+    std::vector<std::int64_t> want, got;
+    sample::attempts_reference(seed, Purpose::P2P, entity, tick, lo, hi, l1m, [&](std::int64_t k) { want.push_back(k); });
+    sample::attempts(blocks, seed, Purpose::P2P, entity, tick, lo, hi, l1m, [&](std::int64_t k) { got.push_back(k); });
+    REQUIRE(got == want);
+    compared += static_cast<long>(want.size());
+    long_ranges += want.size() > 56 ? 1 : 0;  // past the 4 + 8 + 16 blocks of the first batches
+    odd_ends += want.size() % 2;  // (its exit on the second uniform of a block; even counts exit on the first)
+  }
+  CHECK(compared > 100000);
+  CHECK(long_ranges > 100);
+  CHECK(odd_ends > 1000);
+}
+
 TEST_CASE("timed_attempts gives the attempts of its one-draw-after-the-other definition", "[engine][samplers]") {
   // The race's draws (agents/simulation.cpp) come in batches of blocks and logarithms; every
   // attempt and finish time must be the loop's, bit for bit, and the loop must stop where it
@@ -744,13 +789,7 @@ TEST_CASE("timed_attempts gives the attempts of its one-draw-after-the-other def
   piracy::StreamBatch blocks;
   long compared = 0, long_ranges = 0;
   for (int trial = 0; trial < 20000; ++trial) {
-    const std::uint64_t seed = meta.next_u64();
-    const std::uint64_t entity = meta.next_u64() >> (24 + meta.next_u32() % 40);
-    const auto tick = static_cast<std::int64_t>(meta.next_u32() % 5000);
-    const std::int64_t lo = meta.next_u32() % 1000;
-    const std::int64_t hi = lo + static_cast<std::int64_t>(meta.next_u32() % (trial % 10 == 0 ? 5000 : 300));
-    const double a = trial % 17 == 0 ? 1.0 : std::pow(10.0, -4.0 * meta.uniform());
-    const double l1m = a >= 1.0 ? -1e300 : std::log1p(-a);
+    const auto [seed, entity, tick, lo, hi, l1m] = attempt_range(meta, trial);
     const double rate = 0.01 + 50.0 * meta.uniform();
     std::vector<Attempt> want, got;
     sample::timed_attempts_reference(seed, Purpose::Race, entity, tick, lo, hi, l1m, rate,
