@@ -750,34 +750,12 @@ void Market::unsettle(std::int32_t id) {
   // leak) are already there; windows still to open stay at 0 (their openings are scheduled).
   TitleRecord& r = titles_[static_cast<std::size_t>(id)];
   const Eigen::Index row = r.active_row;
-  // Each open window's demand is multiplied by its retention once per day since its reference
-  // day: one chain of multiplications per window, hundreds of days long. The windows' chains run
-  // side by side for the days they have in common (each lane's products are the same operations
-  // in the same order, so the same bytes; a window without demand multiplies 0 and is not used):
-  // one window after the other, each multiplication waited for the one before, and this loop was
-  // 2% of a default run (docs/PERFORMANCE.md 24).
-  std::array<double, kChannels> d{};
-  std::array<bool, kChannels> open{};
-  std::array<std::int32_t, kChannels> days{};
-  std::int32_t common = std::numeric_limits<std::int32_t>::max();
   for (int c = 0; c < kChannels; ++c) {
-    const auto k = static_cast<std::size_t>(c);
-    d[k] = demand_(row, c);
-    open[k] = d[k] != 0.0;
-    if (!open[k]) continue;
-    days[k] = std::max(0, last_day_ - settled_ref_day(row, c) + 1);
-    common = std::min(common, days[k]);
-  }
-  if (common == std::numeric_limits<std::int32_t>::max()) common = 0;  // no open window
-  const std::array<double, kChannels> keep = retention_;
-  for (std::int32_t day = 0; day < common; ++day)
-    for (std::size_t k = 0; k < kChannels; ++k) d[k] *= keep[k];
-  for (int c = 0; c < kChannels; ++c) {
-    const auto k = static_cast<std::size_t>(c);
-    if (!open[k]) continue;  // (a demand that underflows to 0 in the loop is still written back)
-    for (std::int32_t day = common; day < days[k]; ++day) d[k] *= keep[k];
-    add_settled(row, c, -d[k], -1);
-    demand_(row, c) = d[k];
+    double d = demand_(row, c);
+    if (d == 0.0) continue;
+    for (std::int32_t day = settled_ref_day(row, c); day <= last_day_; ++day) d *= retention_[c];
+    add_settled(row, c, -d, -1);
+    demand_(row, c) = d;
   }
   swap_rows(row, n_active_);  // the first settled row: it becomes the last active one
   forget_settled(-1);         // (after the swap, which uses the row after the settled part)
