@@ -258,29 +258,37 @@ BENCHMARK(BM_SamplerExponential);
 
 /// The release race's draws for one (group, category, source) range of 1,200 slots, attempted
 /// with probability range(0) / 1200: a fresh stream per range, each attempt a geometric gap and an
-/// exponential finish time. In the default run a range takes ~6 attempts on average (a third 0,
-/// a third 1 to 3). Reference: one draw after the other through glibc's log; batched: blocks 4, 8
-/// and 16 at a time and four attempts' logarithms at a time (the same values:
-/// sample::timed_attempts). Items = ranges.
-template <bool kBatched>
-void race_attempts(benchmark::State& state) {
+/// exponential finish time (kTimed), or a gap only (the P2P groups' attempts). In the default run
+/// a race range takes ~6 attempts on average (a third 0, a third 1 to 3). Reference: one draw
+/// after the other through glibc's log; batched: blocks 4, 8 and 16 at a time and the attempts'
+/// logarithms four or eight at a time (the same values: sample::timed_attempts,
+/// sample::attempts). Items = ranges.
+template <bool kTimed, bool kBatched>
+void range_attempts(benchmark::State& state) {
   const double a = static_cast<double>(state.range(0)) / 1200.0;
   const double l1m = std::log1p(-a);
   piracy::StreamBatch blocks;
   std::uint64_t entity = 0;
   double sum = 0;
   for (auto _ : state) {
-    const auto push = [&](std::int64_t k, double h) { sum += h + static_cast<double>(k); };
-    if constexpr (kBatched) sample::timed_attempts(blocks, 20200825, Purpose::Race, ++entity, 7, 0, 1200, l1m, 2.0, push);
-    else sample::timed_attempts_reference(20200825, Purpose::Race, ++entity, 7, 0, 1200, l1m, 2.0, push);
+    const auto timed = [&](std::int64_t k, double h) { sum += h + static_cast<double>(k); };
+    const auto gap_only = [&](std::int64_t k) { sum += static_cast<double>(k); };
+    if constexpr (kTimed && kBatched) sample::timed_attempts(blocks, 20200825, Purpose::Race, ++entity, 7, 0, 1200, l1m, 2.0, timed);
+    else if constexpr (kTimed) sample::timed_attempts_reference(20200825, Purpose::Race, ++entity, 7, 0, 1200, l1m, 2.0, timed);
+    else if constexpr (kBatched) sample::attempts(blocks, 20200825, Purpose::P2P, ++entity, 7, 0, 1200, l1m, gap_only);
+    else sample::attempts_reference(20200825, Purpose::P2P, ++entity, 7, 0, 1200, l1m, gap_only);
   }
   benchmark::DoNotOptimize(sum);
   state.SetItemsProcessed(state.iterations());
 }
-void BM_RaceAttemptsReference(benchmark::State& state) { race_attempts<false>(state); }
+void BM_RaceAttemptsReference(benchmark::State& state) { range_attempts<true, false>(state); }
 BENCHMARK(BM_RaceAttemptsReference)->Arg(1)->Arg(6)->Arg(50)->ArgName("mean_attempts");
-void BM_RaceAttempts(benchmark::State& state) { race_attempts<true>(state); }
+void BM_RaceAttempts(benchmark::State& state) { range_attempts<true, true>(state); }
 BENCHMARK(BM_RaceAttempts)->Arg(1)->Arg(6)->Arg(50)->ArgName("mean_attempts");
+void BM_P2PAttemptsReference(benchmark::State& state) { range_attempts<false, false>(state); }
+BENCHMARK(BM_P2PAttemptsReference)->Arg(1)->Arg(6)->Arg(50)->ArgName("mean_attempts");
+void BM_P2PAttempts(benchmark::State& state) { range_attempts<false, true>(state); }
+BENCHMARK(BM_P2PAttempts)->Arg(1)->Arg(6)->Arg(50)->ArgName("mean_attempts");
 
 /// AliasTable::assign on `range(0)` heavy-tailed weights, into a reused table: the table of
 /// groups that homeless sceners join, rebuilt every day (~111,000 groups at 1M sceners).
