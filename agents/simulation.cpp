@@ -130,28 +130,22 @@ constexpr std::size_t active_chunk(std::size_t n) { return std::clamp<std::size_
 /// same additions, so the same bytes, as the loop that was inline in record()). Not inlined:
 /// inlined, GCC kept both sums in stack slots because their values live across record()'s later
 /// calls, and each addition waited for the store of the one before (~4.6 ns a scener, 79% of
-/// record()'s samples; 0.058 s of a default run, 0.065 s a day at 1M: docs/PERFORMANCE.md 24).
-/// Branch-free: a listed scener that is no longer Active adds exactly +0.0 to a sum that is
-/// never -0.0 (terms are >= 0).
+/// record()'s samples; 0.058 s of a default run, 0.065 s at 1M over 14 days: docs/PERFORMANCE.md 24).
 struct RiskSum {
   std::int64_t active = 0;
   double risk = 0;
 };
 [[gnu::noinline]] RiskSum active_risk_sum(std::span<const std::int32_t> ids, const std::uint8_t* status, const float* chill,
                                           double per_chill) {
-  RiskSum out;
   std::int64_t n = 0;
   double risk = 0;
   for (const auto id : ids) {
     const auto i = static_cast<std::size_t>(id);
-    const bool on = status[i] == static_cast<std::uint8_t>(ScenerStatus::Active);
-    const double term = per_chill * (1.0 + chill[i]);
-    n += on ? 1 : 0;
-    risk += on ? term : 0.0;
+    if (status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
+    ++n;
+    risk += per_chill * (1.0 + chill[i]);
   }
-  out.active = n;
-  out.risk = risk;
-  return out;
+  return {n, risk};
 }
 constexpr double kLn2 = 0.69314718055994530942;
 /// dissolved_tick of a group that never had members (or a named group never founded).
