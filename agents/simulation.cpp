@@ -255,6 +255,7 @@ std::int32_t Simulation::new_scener(Role role, std::int32_t group, float skill, 
   const auto& p = cfg_.sceners;
   Stream rng(cfg_.seed, purpose, entity_key, tick_);
   sc_.role[i] = static_cast<std::uint8_t>(role);
+  note_member(i);  // (resize() made it Absent, between groups: in no group's range)
   sc_.group[i] = group;
   sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Active);
   active_.push_back(id);  // the largest id so far: the list stays ascending
@@ -340,6 +341,7 @@ void Simulation::init_population() {
       const Role role = j < std::max<std::int64_t>(1, ng.members / 4) ? Role::Supplier : Role::Ripper;
       const auto id = new_scener(role, gid, static_cast<float>(ng.skill), static_cast<float>(ng.alpha),
                                  Purpose::Population, sc_.size());
+      note_member(static_cast<std::size_t>(id));
       sc_.status[static_cast<std::size_t>(id)] = static_cast<std::uint8_t>(ScenerStatus::Absent);
     }
   }
@@ -1286,10 +1288,12 @@ void Simulation::enforcement() {
     out.imitations.clear();
     out.imitators.clear();
     out.retired = 0;
+    out.left.clear();
     for (std::size_t k = k0; k < k1; ++k) {
       const auto i = static_cast<std::size_t>(active_[k]);
       if (sc_.status[i] != static_cast<std::uint8_t>(ScenerStatus::Active)) continue;
       if (sc_.action[i] == kRetire) {
+        if (sc_.group[i] >= 0) out.left.push_back(static_cast<std::int32_t>(i));  // (logged below: see note_member())
         sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Retired);
         ++out.retired;
         continue;
@@ -1336,6 +1340,9 @@ void Simulation::enforcement() {
   for (std::size_t c = 0; c < chunks; ++c) {
     const auto& out = enf_chunks_[c];
     retired += out.retired;
+    // The retired members, with the key they had (Active, in their group), in id order.
+    if (members_built_)
+      for (const auto id : out.left) member_log_.push_back({id, sc_.group[static_cast<std::size_t>(id)]});
     for (const auto id : out.sellers) {
       const auto i = static_cast<std::size_t>(id);
       auto& site = sites_[static_cast<std::size_t>(sc_.sell_site[i])];
@@ -1373,6 +1380,7 @@ void Simulation::enforcement() {
 
 void Simulation::arrest(std::int32_t scener, const std::string& why) {
   const auto i = static_cast<std::size_t>(scener);
+  note_member(i);
   sc_.status[i] = static_cast<std::uint8_t>(ScenerStatus::Arrested);
   ++arrested_total_;
   t_.arrested += 1;
@@ -1553,7 +1561,10 @@ void Simulation::dissolve(std::int32_t gid, std::int32_t heir) {
   }
   g.sites.clear();
   for (auto i : members_of(gid))
-    if (sc_.group[static_cast<std::size_t>(i)] == gid) sc_.group[static_cast<std::size_t>(i)] = heir;
+    if (sc_.group[static_cast<std::size_t>(i)] == gid) {
+      note_member(static_cast<std::size_t>(i));
+      sc_.group[static_cast<std::size_t>(i)] = heir;
+    }
   if (tick_ >= report_first_)
     events_.add(date_of(tick_), "group_dissolved", g.named ? named_group_name(g) : fmt::format("group:{}", gid),
                 fmt::format("releases={}; lived={} days{}", g.releases, tick_ - g.founded_tick,
@@ -1570,33 +1581,153 @@ void Simulation::compact_active() {
   });
 }
 
-void Simulation::rebuild_members() {
+void Simulation::rebuild_members_full(LargeVector<std::int32_t>& start, LargeVector<std::int32_t>& ids,
+                                      LargeVector<std::int32_t>& fill) const {
   // Members by group (counting sort), in id order within each group. (Counting and placing in
   // parallel over parts of the Active list was slower at 1M sceners: the placements scatter over
   // the whole index from a cursor array per part: docs/PERFORMANCE.md 12.)
   const auto ng = groups_.size();
-  member_start_.assign(ng + 1, 0);
+  start.assign(ng + 1, 0);
   for (const auto id : active_) {
     const auto i = static_cast<std::size_t>(id);
     if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
-      ++member_start_[static_cast<std::size_t>(sc_.group[i]) + 1];
+      ++start[static_cast<std::size_t>(sc_.group[i]) + 1];
   }
-  for (std::size_t g = 0; g < ng; ++g) member_start_[g + 1] += member_start_[g];
-  member_ids_.resize(static_cast<std::size_t>(member_start_[ng]));
-  {
-    auto& fill = member_fill_;
-    fill.assign(member_start_.begin(), member_start_.end() - 1);
-    for (const auto id : active_) {
-      const auto i = static_cast<std::size_t>(id);
-      if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
-        member_ids_[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = id;
+  for (std::size_t g = 0; g < ng; ++g) start[g + 1] += start[g];
+  ids.resize(static_cast<std::size_t>(start[ng]));
+  fill.assign(start.begin(), start.end() - 1);
+  for (const auto id : active_) {
+    const auto i = static_cast<std::size_t>(id);
+    if (sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0)
+      ids[static_cast<std::size_t>(fill[static_cast<std::size_t>(sc_.group[i])]++)] = id;
+  }
+}
+
+void Simulation::rebuild_members() {
+  const auto ng = groups_.size();
+  if (!members_built_) {
+    // The first build: whole, and every group's count from it.
+    rebuild_members_full(member_start_, member_ids_, member_fill_);
+    // Each group writes only its own count: in parallel (a sweep of every 128-byte Group, ~111,000
+    // at 1M sceners, cache misses all the way).
+    parallel_for_large(std::size_t{0}, ng, std::size_t{1024}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
+      for (std::size_t g = r.begin(); g != r.end(); ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
+    });
+    members_built_ = true;
+    member_log_.clear();
+    member_groups_touched_.clear();
+    return;
+  }
+  // After it, the index is updated from the day's changes: every place that changes a scener's
+  // group or status logs the scener first (note_member()), with the key it had. The counting
+  // sort it replaces placed every Active scener at one of ~111,000 cursors at 1M sceners, 5.3 ms
+  // a day on one core (docs/PERFORMANCE.md 21.2), for ~3,300 sceners whose key had changed
+  // (~3,100 groups touched; docs/PERFORMANCE.md 25). The result is the counting sort's, entry
+  // for entry (verify_member_index()).
+  //
+  // (1) Net changes: the key at the last rebuild (a scener's first entry; the log is in the
+  // order of the changes and the sort is stable) against the key now. Leavers and joiners as
+  // (group << 32) | id, sorted: by group, then in id order.
+  std::stable_sort(member_log_.begin(), member_log_.end(), [](const MemberChange& a, const MemberChange& b) { return a.id < b.id; });
+  const auto code = [](std::int32_t g, std::int32_t id) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(g)) << 32) | static_cast<std::uint32_t>(id);
+  };
+  member_out_.clear();
+  member_in_.clear();
+  for (std::size_t k = 0; k < member_log_.size();) {
+    const auto id = member_log_[k].id;
+    const auto was = member_log_[k].old_key;
+    while (k < member_log_.size() && member_log_[k].id == id) ++k;
+    const auto now = member_key(static_cast<std::size_t>(id));
+    if (now == was) continue;
+    if (was >= 0) member_out_.push_back(code(was, id));
+    if (now >= 0) member_in_.push_back(code(now, id));
+  }
+  member_log_.clear();
+  std::sort(member_out_.begin(), member_out_.end());
+  std::sort(member_in_.begin(), member_in_.end());
+  // The groups whose range changes, or whose count a merger changed, in id order.
+  auto& affected = member_affected_;
+  affected.assign(member_groups_touched_.begin(), member_groups_touched_.end());
+  member_groups_touched_.clear();
+  for (const auto c : member_out_) affected.push_back(static_cast<std::int32_t>(c >> 32));
+  for (const auto c : member_in_) affected.push_back(static_cast<std::int32_t>(c >> 32));
+  std::sort(affected.begin(), affected.end());
+  affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+
+  // (2) The new index: the ranges between affected groups are copied (their starts shift by the
+  // changes before them), each affected group's range is its old one without its leavers, merged
+  // with its joiners. Groups founded since the last rebuild had no members then.
+  const std::size_t ng_old = member_start_.size() - 1;
+  const auto old_start = [&](std::size_t g) { return static_cast<std::size_t>(member_start_[std::min(g, ng_old)]); };
+  const auto total = static_cast<std::size_t>(member_start_[ng_old]);
+  const auto size_after = static_cast<std::ptrdiff_t>(total) + static_cast<std::ptrdiff_t>(member_in_.size()) -
+                          static_cast<std::ptrdiff_t>(member_out_.size());
+  auto& start = member_start_next_;
+  auto& ids = member_ids_next_;
+  start.resize(ng + 1);
+  ids.resize(static_cast<std::size_t>(size_after));
+  std::size_t out_k = 0, in_k = 0;  // cursors in member_out_ and member_in_
+  std::size_t g0 = 0;               // first group not yet written
+  std::int64_t shift = 0;           // new start - old start, for the groups after the last affected one
+  std::int32_t* const dst = ids.data();
+  const std::int32_t* const src = member_ids_.data();
+  for (std::size_t a = 0; a <= affected.size(); ++a) {
+    const std::size_t g = a < affected.size() ? static_cast<std::size_t>(affected[a]) : ng;
+    // Groups g0 .. g-1: unchanged ranges, shifted.
+    for (std::size_t h = g0; h < g; ++h) start[h] = static_cast<std::int32_t>(static_cast<std::int64_t>(old_start(h)) + shift);
+    if (g > g0) std::copy(src + old_start(g0), src + old_start(g), dst + (static_cast<std::int64_t>(old_start(g0)) + shift));
+    if (g == ng) break;
+    // Group g: its old members but the leavers, and the joiners, in id order.
+    const auto new_begin = static_cast<std::int64_t>(old_start(g)) + shift;
+    start[g] = static_cast<std::int32_t>(new_begin);
+    std::int32_t* w = dst + new_begin;
+    const std::int32_t* r = src + old_start(g);
+    const std::int32_t* const r_end = src + old_start(g + 1);
+    const auto in_group = [&](const std::vector<std::uint64_t>& v, std::size_t k) {
+      return k < v.size() && static_cast<std::size_t>(v[k] >> 32) == g;
+    };
+    while (r != r_end || in_group(member_in_, in_k)) {
+      // The next of the old members (skipping leavers: both lists are in id order) and of the joiners.
+      if (r != r_end && in_group(member_out_, out_k) && static_cast<std::int32_t>(member_out_[out_k] & 0xffffffffu) == *r) {
+        ++r;
+        ++out_k;
+        continue;
+      }
+      if (r != r_end && (!in_group(member_in_, in_k) || *r < static_cast<std::int32_t>(member_in_[in_k] & 0xffffffffu))) {
+        *w++ = *r++;
+      } else {
+        *w++ = static_cast<std::int32_t>(member_in_[in_k] & 0xffffffffu);
+        ++in_k;
+      }
     }
+    const auto count = w - (dst + new_begin);
+    shift += count - static_cast<std::int64_t>(old_start(g + 1) - old_start(g));
+    groups_[g].members = static_cast<int>(count);
+    g0 = g + 1;
   }
-  // Each group writes only its own count: in parallel (a sweep of every 128-byte Group, ~111,000
-  // at 1M sceners, cache misses all the way).
-  parallel_for_large(std::size_t{0}, ng, std::size_t{1024}, kInlineGroups, [&](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t g = r.begin(); g != r.end(); ++g) groups_[g].members = member_start_[g + 1] - member_start_[g];
-  });
+  start[ng] = static_cast<std::int32_t>(size_after);
+  if (out_k != member_out_.size() || in_k != member_in_.size() || static_cast<std::int64_t>(total) + shift != size_after)
+    throw ModelError(fmt::format("member index update on {} (tick {}): a leaver was not in its group's range",
+                                 date_of(tick_).iso(), tick_));
+  std::swap(member_start_, member_start_next_);
+  std::swap(member_ids_, member_ids_next_);
+
+#ifdef PIRACY_SEATBELTS
+  constexpr bool kVerify = true;
+#else
+  constexpr bool kVerify = false;
+#endif
+  if (kVerify || verify_members_) {
+    LargeVector<std::int32_t> full_start, full_ids, fill;
+    rebuild_members_full(full_start, full_ids, fill);
+    if (full_start != member_start_ || full_ids != member_ids_)
+      throw ModelError(fmt::format("member index on {} (tick {}) differs from its counting sort", date_of(tick_).iso(), tick_));
+    for (std::size_t g = 0; g < ng; ++g)
+      if (groups_[g].members != full_start[g + 1] - full_start[g])
+        throw ModelError(fmt::format("group:{} on {} (tick {}): members {} where its index lists {}", g,
+                                     date_of(tick_).iso(), tick_, groups_[g].members, full_start[g + 1] - full_start[g]));
+  }
 }
 
 std::vector<double> Simulation::tier_cuts() const {
@@ -1850,6 +1981,7 @@ void Simulation::structural_change() {
     const auto first = static_cast<std::size_t>(named_first_scener_[k]);
     for (std::int64_t j = 0; j < cfg_.named_groups[k].members; ++j) {
       const auto id = static_cast<std::int32_t>(first + static_cast<std::size_t>(j));
+      note_member(static_cast<std::size_t>(id));
       sc_.status[static_cast<std::size_t>(id)] = static_cast<std::uint8_t>(ScenerStatus::Active);
       const auto at = std::lower_bound(active_.begin(), active_.end(), id);  // reserved ids are small
       if (at == active_.end() || *at != id) active_.insert(at, id);
@@ -1914,6 +2046,8 @@ void Simulation::structural_change() {
     if (target == g.id || !t.alive || !(t.categories & g.categories)) continue;
     t.members += g.members;
     g.members = 0;
+    member_groups_touched_.push_back(g.id);  // (the next rebuild sets both counts again)
+    member_groups_touched_.push_back(target);
     dissolve(g.id, target);
   }
 
@@ -1953,11 +2087,13 @@ void Simulation::structural_change() {
       const auto i = homeless[k];
       if (homeless_target_[k] < 0) {
         const auto gid = new_group(0, false, static_cast<std::uint64_t>(groups_.size()));
+        note_member(static_cast<std::size_t>(i));
         sc_.group[static_cast<std::size_t>(i)] = gid;
         t_.groups_formed += 1;
         if (tick_ >= report_first_)
           events_.add(date_of(tick_), "group_formed", fmt::format("group:{}", gid), fmt::format("founder=scener:{}", i));
       } else {
+        note_member(static_cast<std::size_t>(i));
         sc_.group[static_cast<std::size_t>(i)] = homeless_target_[k];
       }
     }

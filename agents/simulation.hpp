@@ -111,6 +111,10 @@ class Simulation {
   /// never part of the outputs.
   [[nodiscard]] const std::array<double, kPhases>& phase_seconds() const { return phase_s_; }
 
+  /// Checks the member index against one built whole from the sceners after every daily update
+  /// (a ModelError names the first difference). On in seatbelt builds; tests turn it on.
+  void verify_member_index(bool on) { verify_members_ = on; }
+
  private:
   void init_population();
   void open_sources();
@@ -233,6 +237,7 @@ class Simulation {
     std::vector<std::int32_t> sellers, imitators;
     std::vector<std::pair<std::int32_t, std::int32_t>> imitations;
     std::int64_t retired = 0;
+    std::vector<std::int32_t> left;  //!< retired sceners who were in a group (for the member index)
   };
   std::vector<EnforcementChunk> enf_chunks_;
   /// aggregate_decisions(): today's release effort, releasing members and supplier flag per group (scratch).
@@ -298,10 +303,35 @@ class Simulation {
   std::vector<std::int32_t> op_order_;            //!< operations sorted by date
   std::vector<OperationOutcome> op_outcomes_;
 
-  // Members by group (counting sort, rebuilt daily): members of g are
-  // member_ids_[member_start_[g] .. member_start_[g+1]).
+  // Members by group, as of the day's rebuild_members(): the Active sceners of group g, in id
+  // order, are member_ids_[member_start_[g] .. member_start_[g+1]). Built by a counting sort
+  // once, then kept up to date from the day's changes (docs/PERFORMANCE.md 25).
   LargeVector<std::int32_t> member_start_, member_ids_;
-  LargeVector<std::int32_t> member_fill_;  //!< rebuild_members() scratch
+  LargeVector<std::int32_t> member_start_next_, member_ids_next_;  //!< rebuild_members() scratch
+  LargeVector<std::int32_t> member_fill_;                          //!< rebuild_members_full() scratch
+  /// A scener whose membership key (member_key()) may have changed since the last rebuild, with
+  /// the key it had then (its first entry in the log counts).
+  struct MemberChange {
+    std::int32_t id;
+    std::int32_t old_key;
+  };
+  std::vector<MemberChange> member_log_;
+  std::vector<std::int32_t> member_groups_touched_;     //!< groups whose `members` a merger changed
+  std::vector<std::uint64_t> member_out_, member_in_;   //!< rebuild_members() scratch: (group << 32) | id
+  std::vector<std::int32_t> member_affected_;           //!< rebuild_members() scratch
+  bool members_built_ = false;
+  bool verify_members_ = false;
+  /// The group a scener counts as a member of in the index: its group if Active, else -1.
+  [[nodiscard]] std::int32_t member_key(std::size_t i) const {
+    return sc_.status[i] == static_cast<std::uint8_t>(ScenerStatus::Active) && sc_.group[i] >= 0 ? sc_.group[i] : -1;
+  }
+  /// Called before a scener's group or status changes (after the first build: before it the
+  /// index is built whole).
+  void note_member(std::size_t i) {
+    if (members_built_) member_log_.push_back({static_cast<std::int32_t>(i), member_key(i)});
+  }
+  void rebuild_members_full(LargeVector<std::int32_t>& start, LargeVector<std::int32_t>& ids,
+                            LargeVector<std::int32_t>& fill) const;
 
   // Daily tallies (reset each tick).
   struct Tally {

@@ -250,6 +250,26 @@ TEST_CASE("the lists of Active sceners and alive groups never miss one", "[agent
   CHECK(sim.operations().size() == 1);
 }
 
+TEST_CASE("the member index kept from the day's changes is the counting sort of every day", "[agents]") {
+  // rebuild_members() updates the index (each group's Active members, in id order: imitation
+  // draws peers by position in it) from the sceners whose group or status changed since the day
+  // before (docs/PERFORMANCE.md 25). verify_member_index() compares it, and every group's member
+  // count, with the counting sort of all sceners after each update and throws at the first
+  // difference. The small raid scenario has every kind of change: retirements, arrests (the
+  // raid's and background ones), dissolutions, mergers, sceners between groups joining or
+  // founding one, and a named group's reserved members becoming Active mid-run.
+  for (const int threads : {1, 2}) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    Simulation sim(small_raid_scenario());
+    sim.verify_member_index(true);
+    REQUIRE_NOTHROW(sim.run());
+    CHECK(total(sim, "groups_dissolved") > 0);
+    CHECK(total(sim, "groups_formed") > 0);
+    CHECK(total(sim, "retired") > 0);
+    CHECK(total(sim, "arrests") > 0);
+  }
+}
+
 TEST_CASE("the wall time per phase covers every phase, and each lies within the ticks' wall time", "[agents]") {
   // Simulation::phase_seconds() feeds the benchmark's breakdown (docs/PERFORMANCE.md 3, 11). The
   // agents' phases run one after the other on one thread, and the market's day inside a tick's
