@@ -2325,7 +2325,34 @@ double seconds_since(PhaseClock::time_point t0) {
 }
 }  // namespace
 
-void Simulation::agents_day_start() {
+bool Simulation::claim_sources(SourcesTask& task) {
+  int unclaimed = 0;
+  if (!task.state.compare_exchange_strong(unclaimed, 1, std::memory_order_acq_rel)) return false;
+  const auto t0 = PhaseClock::now();
+  try {
+    open_sources();
+  } catch (...) {
+    task.error = std::current_exception();
+  }
+  task.seconds = seconds_since(t0);
+  task.state.store(2, std::memory_order_release);
+  return true;
+}
+
+void Simulation::await_sources(SourcesTask& task) {
+  if (!claim_sources(task)) {
+    // Claimed by the market's task, which is running it: a short wait (it takes ~27 us a day
+    // in the default run, and decide() alone ~80 us).
+    while (task.state.load(std::memory_order_acquire) != 2) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+  if (task.error) std::rethrow_exception(task.error);
+}
+
+void Simulation::agents_day_start(SourcesTask* sources) {
   auto lap_start = PhaseClock::now();
   const auto lap = [&](Phase phase) {
     const auto now = PhaseClock::now();
@@ -2334,12 +2361,20 @@ void Simulation::agents_day_start() {
   };
   t_ = Tally{};
   compact_active();
-  open_sources();           // 1
-  lap(kPhaseOpenSources);
+  if (sources == nullptr) {
+    open_sources();         // 1
+    lap(kPhaseOpenSources);
+  }
   decide();                 // 2 (parallel)
   lap(kPhaseDecide);
   aggregate_decisions();
   lap(kPhaseAggregate);
+  if (sources != nullptr) {
+    // 1, on the market's task beside decide() and the aggregation, or here if it has not begun
+    // (its time is counted in advance(), wherever it ran; a wait is counted nowhere).
+    await_sources(*sources);
+    lap_start = PhaseClock::now();
+  }
   race();                   // 3
   lap(kPhaseRace);
   access_market_and_leaks();// 4
@@ -2389,22 +2424,40 @@ void Simulation::advance(bool lag_market) {
     // run the market is ~40% of a tick and the agents' loops are too small to occupy two
     // threads: docs/PERFORMANCE.md 11). The agents' day does not wait for its own market day,
     // which runs alongside the next tick or in finish_market().
+    // The day's open_sources() goes on the market's task too, before the market's day, unless
+    // the agents' thread reaches the race first (SourcesTask), when decide() runs on the
+    // calling thread (below its kInline size): beside a parallel decide() it took a core from
+    // it (at 1M sceners decide() on 2 threads took 0.24-0.30 s instead of 0.20-0.24 s).
     const std::int32_t previous = std::exchange(market_lag_tick_, -1);
+    const bool sources_beside = previous >= 0 && active_.size() < kInlineSceners;
+    SourcesTask sources;
     const auto agents = [&] {
       try {
-        agents_day_start();
+        agents_day_start(sources_beside ? &sources : nullptr);
         enforcement_and_structural();
         agents_day_end();
       } catch (...) {
         agents_error = std::current_exception();
       }
     };
-    if (previous >= 0)
-      tbb::parallel_invoke(agents, [&] { market(previous); });
-    else
+    bool beside = false;
+    if (previous >= 0) {
+      tbb::parallel_invoke(agents, [&] {
+        if (sources_beside) beside = claim_sources(sources);
+        market(previous);
+      });
+      // An error is reported as a sequential run would: the market's previous day, then the
+      // sources, then the rest of the agents' day (which may have failed before claiming the
+      // sources: they are run now to find out).
+      if (sources_beside && agents_error && sources.state.load(std::memory_order_acquire) == 0) (void)claim_sources(sources);
+      phase_s_[kPhaseOpenSources] += sources.seconds;
+      if (beside) sources_beside_s_ += sources.seconds;
+    } else {
       agents();
+    }
     phase_s_[kPhaseMarket] += market_s;
     if (market_error) std::rethrow_exception(market_error);  // the previous day's: the earlier
+    if (sources.error) std::rethrow_exception(sources.error);
     if (agents_error) std::rethrow_exception(agents_error);
     market_lag_tick_ = tick_;
   } else {

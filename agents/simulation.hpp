@@ -5,7 +5,9 @@
 //   P2P releases  5 enforcement  6 structural change  7 market (at the same time as 5-6, or in run()
 //   as the agents' next day)  8 recording.
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <span>
@@ -110,6 +112,9 @@ class Simulation {
   /// For benchmarks: which phases scale with threads and which do not (docs/PERFORMANCE.md 3);
   /// never part of the outputs.
   [[nodiscard]] const std::array<double, kPhases>& phase_seconds() const { return phase_s_; }
+  /// The part of phase_seconds()[kPhaseOpenSources] spent on the market's task, beside the
+  /// agents' day (run() on 2+ threads; docs/PERFORMANCE.md 25).
+  [[nodiscard]] double sources_beside_seconds() const { return sources_beside_s_; }
 
   /// Checks the member index against one built whole from the sceners after every daily update
   /// (a ModelError names the first difference). On in seatbelt builds; tests turn it on.
@@ -164,7 +169,20 @@ class Simulation {
   void advance(bool lag_market);
   /// A named group's name (the scenario's named_groups entry it was made from).
   [[nodiscard]] const std::string& named_group_name(const Group& g) const;
-  void agents_day_start();  //!< the agents' phases up to P2P releases
+  /// The day's open_sources() in run() on 2+ threads: it depends on no agent's state of the day
+  /// (the calendar, the title counter, the day's streams), and decide() and the aggregation read
+  /// nothing it writes, so it runs on the market's task, beside them, unless the agents' thread
+  /// reaches the race first and runs it itself: whoever claims it runs it (no one waits for a
+  /// task that has not started), the race waits for it to be done (docs/PERFORMANCE.md 25).
+  struct SourcesTask {
+    std::atomic<int> state{0};  //!< 0 unclaimed, 1 running, 2 done
+    std::exception_ptr error;
+    double seconds = 0;         //!< its wall time
+  };
+  bool claim_sources(SourcesTask& task);  //!< runs it if unclaimed; true if this call ran it
+  void await_sources(SourcesTask& task);  //!< after it: runs it or waits for it, rethrows its error
+  double sources_beside_s_ = 0;          //!< open_sources() wall time on the market's task
+  void agents_day_start(SourcesTask* sources = nullptr);  //!< the agents' phases up to P2P releases
   void agents_day_end();    //!< record and the numerical guard
   void finish_market();     //!< computes a lagging market day, if any
   void record();

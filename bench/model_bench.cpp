@@ -126,15 +126,18 @@ struct SizeRun {
   std::int64_t active_titles = 0; //!< market titles in the active set at the end
   double releases = 0;            //!< Scene releases (to check 1 and 2 threads agree)
   std::array<double, Simulation::kPhases> phase_s{};  //!< wall seconds per phase of step()
+  double sources_beside_s = 0;  //!< the part of open_sources on the market's task (Simulation::sources_beside_seconds)
 };
 
 /// Wall seconds per phase at 1 and 2 threads, and each phase's speed-up: which phases scale and
 /// which are sequential (docs/PERFORMANCE.md). Returns the JSON object of the breakdown.
 nlohmann::json print_phases(const std::string& title, const std::array<double, Simulation::kPhases>& p1,
-                            const std::array<double, Simulation::kPhases>& p2) {
+                            const std::array<double, Simulation::kPhases>& p2, double beside1, double beside2) {
   // The agents' phases, then the market, which runs at the same time as part of the agents'
   // work (Simulation::run), then the ticks' wall time. Shares are of the ticks' wall time;
-  // "overlap" is agents + market - tick: the time the market ran alongside the agents.
+  // "overlap" is agents + market - tick: the time the market's task ran alongside the agents'
+  // thread. "beside" is the part of open_sources that the market's task ran (run() on 2+ threads:
+  // docs/PERFORMANCE.md 25), counted in open_sources and in the overlap.
   const auto tick = static_cast<std::size_t>(Simulation::kPhaseTick);
   const double t1 = p1[tick], t2 = p2[tick];
   fmt::print("  wall time per phase, {}:\n  {:>20} {:>12} {:>7} {:>12} {:>7} {:>8}\n", title, "phase",
@@ -161,6 +164,10 @@ nlohmann::json print_phases(const std::string& title, const std::array<double, S
     }
     row(Simulation::phase_name(k), a, b);
     j[Simulation::phase_name(k)] = {a, b};
+    if (k == Simulation::kPhaseOpenSources) {
+      row("(beside)", beside1, beside2, false);
+      j["open_sources_beside"] = {beside1, beside2};
+    }
   }
   std::fflush(stdout);
   return j;
@@ -196,17 +203,20 @@ SizeRun run_size(std::int64_t n, int threads, Date start, Date end) {
   const auto rel = sim.series().values(sim.series().column("releases_scene"));
   for (double v : rel) r.releases += v;
   r.phase_s = sim.phase_seconds();
+  r.sources_beside_s = sim.sources_beside_seconds();
   return r;
 }
 
 /// One default run (construction + every tick, no paired counterfactual), seconds; `phases`
 /// receives the wall seconds per phase of step().
-double default_run_seconds(const ScenarioConfig& cfg, int threads, std::array<double, Simulation::kPhases>& phases) {
+double default_run_seconds(const ScenarioConfig& cfg, int threads, std::array<double, Simulation::kPhases>& phases,
+                           double& sources_beside) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   const auto t0 = Clock::now();
   Simulation sim(cfg);
   sim.run();
   phases = sim.phase_seconds();
+  sources_beside = sim.sources_beside_seconds();
   return seconds_since(t0);
 }
 
@@ -355,7 +365,7 @@ int main(int argc, char** argv) try {
     j["market_titles"] = r2.titles;
     j["market_active_titles"] = r2.active_titles;
     j["identical_1t_2t"] = r1.releases == r2.releases;
-    j["phase_s"] = print_phases(fmt::format("{} sceners", n), r1.phase_s, r2.phase_s);
+    j["phase_s"] = print_phases(fmt::format("{} sceners", n), r1.phase_s, r2.phase_s, r1.sources_beside_s, r2.sources_beside_s);
     jsizes.push_back(j);
   }
   out["sizes"] = jsizes;
@@ -378,13 +388,14 @@ int main(int argc, char** argv) try {
     fmt::print("{}Default scenario '{}' ({} ticks, {} initial sceners{})\n", sizes.empty() ? "" : "\n", cfg.name, ticks,
                cfg.sceners.initial_sceners, quick ? ", shortened" : "");
     std::array<double, Simulation::kPhases> ph1{}, ph2{};
-    const double d1 = default_run_seconds(cfg, 1, ph1);
+    double beside1 = 0, beside2 = 0;
+    const double d1 = default_run_seconds(cfg, 1, ph1, beside1);
     fmt::print("  one run, 1 thread : {:8.3f} s\n", d1);
     std::fflush(stdout);
-    const double d2 = default_run_seconds(cfg, 2, ph2);
+    const double d2 = default_run_seconds(cfg, 2, ph2, beside2);
     fmt::print("  one run, 2 threads: {:8.3f} s\n", d2);
     std::fflush(stdout);
-    const auto jph = print_phases("default run", ph1, ph2);
+    const auto jph = print_phases("default run", ph1, ph2, beside1, beside2);
     double p1 = 0, p2 = 0;
     if (!paired_cfg.counterfactual.remove_groups.empty()) {
       p1 = paired_run_seconds(paired_cfg, 1);
