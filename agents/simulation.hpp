@@ -169,11 +169,13 @@ class Simulation {
   void advance(bool lag_market);
   /// A named group's name (the scenario's named_groups entry it was made from).
   [[nodiscard]] const std::string& named_group_name(const Group& g) const;
-  /// The day's open_sources() in run() on 2+ threads: it depends on no agent's state of the day
-  /// (the calendar, the title counter, the day's streams), and decide() and the aggregation read
-  /// nothing it writes, so it runs on the market's task, beside them, unless the agents' thread
-  /// reaches the race first and runs it itself: whoever claims it runs it (no one waits for a
-  /// task that has not started), the race waits for it to be done (docs/PERFORMANCE.md 25).
+  /// The day's open_sources() in run() on 2+ threads, while decide() runs on the calling thread
+  /// (below its kInline size; beside a parallel decide() it took a core from it). It depends on
+  /// no agent's state of the day (the calendar, the title counter, the day's streams), and
+  /// decide() and the aggregation read nothing it writes, so it runs on the market's task,
+  /// beside them, unless the agents' thread reaches the race first and runs it itself: whoever
+  /// claims it runs it (no one waits for a task that has not started), the race waits for it to
+  /// be done (docs/PERFORMANCE.md 25).
   struct SourcesTask {
     std::atomic<int> state{0};  //!< 0 unclaimed, 1 running, 2 done
     std::exception_ptr error;
