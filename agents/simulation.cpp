@@ -341,7 +341,6 @@ void Simulation::init_population() {
       const Role role = j < std::max<std::int64_t>(1, ng.members / 4) ? Role::Supplier : Role::Ripper;
       const auto id = new_scener(role, gid, static_cast<float>(ng.skill), static_cast<float>(ng.alpha),
                                  Purpose::Population, sc_.size());
-      note_member(static_cast<std::size_t>(id));
       sc_.status[static_cast<std::size_t>(id)] = static_cast<std::uint8_t>(ScenerStatus::Absent);
     }
   }
@@ -1708,7 +1707,8 @@ void Simulation::rebuild_members() {
   }
   start[ng] = static_cast<std::int32_t>(size_after);
   if (out_k != member_out_.size() || in_k != member_in_.size() || static_cast<std::int64_t>(total) + shift != size_after)
-    throw ModelError(fmt::format("member index update on {} (tick {}): a leaver was not in its group's range",
+    throw ModelError(fmt::format("member index update on {} (tick {}): a logged leaver was not in its group's range "
+                                 "(a change of group or status made without note_member())",
                                  date_of(tick_).iso(), tick_));
   std::swap(member_start_, member_start_next_);
   std::swap(member_ids_, member_ids_next_);

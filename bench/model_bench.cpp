@@ -164,10 +164,7 @@ nlohmann::json print_phases(const std::string& title, const std::array<double, S
     }
     row(Simulation::phase_name(k), a, b);
     j[Simulation::phase_name(k)] = {a, b};
-    if (k == Simulation::kPhaseOpenSources) {
-      row("(beside)", beside1, beside2, false);
-      j["open_sources_beside"] = {beside1, beside2};
-    }
+    if (k == Simulation::kPhaseOpenSources) row("(beside)", beside1, beside2, false);
   }
   std::fflush(stdout);
   return j;
@@ -366,6 +363,7 @@ int main(int argc, char** argv) try {
     j["market_active_titles"] = r2.active_titles;
     j["identical_1t_2t"] = r1.releases == r2.releases;
     j["phase_s"] = print_phases(fmt::format("{} sceners", n), r1.phase_s, r2.phase_s, r1.sources_beside_s, r2.sources_beside_s);
+    j["open_sources_beside_s"] = {r1.sources_beside_s, r2.sources_beside_s};
     jsizes.push_back(j);
   }
   out["sizes"] = jsizes;
@@ -414,6 +412,7 @@ int main(int argc, char** argv) try {
                       {"run_s_2t", d2},          {"ensemble_runs", ensemble}, {"runs_per_s_1t", e1},
                       {"runs_per_s_2t", e2},     {"ensemble_speedup_2t", e2 / e1}};
     out["default"]["phase_s"] = jph;
+    out["default"]["open_sources_beside_s"] = {beside1, beside2};
     out["default"]["paired_s_1t"] = p1;  // 0: the default scenario has no paired counterfactual
     out["default"]["paired_s_2t"] = p2;
   }
