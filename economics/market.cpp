@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -109,6 +110,41 @@ double bass_availability(double p, double q, double popularity, std::int64_t day
     if (a == 1.0) break;  // a fixed point: 1 + (p + q) * 0 = 1
   }
   return a;
+}
+
+void bass_availability_many(double p, double q, std::span<const double> popularity,
+                            std::span<const std::int64_t> days_since_leak, std::span<double> out) {
+  const std::size_t n = out.size();
+  if (popularity.size() != n || days_since_leak.size() != n)
+    throw ModelError("bass_availability_many: spans of different sizes");
+  // Eight titles at a time, in the given order (titles of similar days side by side waste the
+  // fewest lane-days). Each lane is bass_availability()'s loop: the same update, in the same
+  // order, while d <= its days and until it reaches the fixed point 1 (its break).
+  constexpr std::size_t kLanes = 8;
+  const auto lanes = [&](std::size_t j0) {
+    const std::size_t m = std::min(kLanes, n - j0);
+    std::array<double, kLanes> a{}, q_eff{};
+    std::array<std::int64_t, kLanes> days{};
+    days.fill(-1);  // (lanes past m: never updated)
+    std::int64_t longest = -1;
+    for (std::size_t l = 0; l < m; ++l) {
+      q_eff[l] = q * popularity[j0 + l];
+      days[l] = days_since_leak[j0 + l];
+      longest = std::max(longest, days[l]);
+    }
+    for (std::int64_t d = 0; d <= longest; ++d) {
+      bool any = false;
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        const double next = std::min(std::max(a[l] + (p + q_eff[l] * a[l]) * (1.0 - a[l]), 0.0), 1.0);
+        const bool moves = d <= days[l] && a[l] != 1.0;
+        a[l] = moves ? next : a[l];
+        any |= moves;
+      }
+      if (!any) break;  // every lane at its end or at 1
+    }
+    for (std::size_t l = 0; l < m; ++l) out[j0 + l] = a[l];
+  };
+  for (std::size_t j0 = 0; j0 < n; j0 += kLanes) lanes(j0);
 }
 
 Market::Market(MarketParams params) : params_(std::move(params)) {
@@ -226,7 +262,11 @@ double Market::pre_release_factor(int channel, double availability_at_open) cons
 
 void Market::reserve_rows(Eigen::Index rows) {
   if (rows <= audience_.size()) return;
-  const Eigen::Index cap = std::max<Eigen::Index>({rows, 2 * audience_.size(), 64});
+  // A whole number of 64 rows: a column of the per-channel matrices then starts at the same
+  // alignment as the first, and Eigen's vectorised sums over a column's rows take their packets
+  // at the same places (a capacity of an odd number of rows changed the last bits of the day's
+  // revenue sums: found when admit_titles() first reserved room for the day's titles at once).
+  const Eigen::Index cap = (std::max<Eigen::Index>({rows, 2 * audience_.size(), 64}) + 63) / 64 * 64;
   audience_.conservativeResize(cap);
   q_eff_.conservativeResize(cap);
   avail_.conservativeResize(cap);
@@ -242,7 +282,7 @@ void Market::reserve_rows(Eigen::Index rows) {
   settled_day_.resize(static_cast<std::size_t>(cap));
 }
 
-void Market::admit(std::int32_t id, std::int32_t day) {
+void Market::admit(std::int32_t id, std::int32_t day, double caught_up) {
   TitleRecord& r = titles_[static_cast<std::size_t>(id)];
   const std::int64_t exit_day = static_cast<std::int64_t>(r.first_window) + params_.life_days;
   if (exit_day <= day) {  // its whole life passed before the market reached it
@@ -270,9 +310,10 @@ void Market::admit(std::int32_t id, std::int32_t day) {
   const std::int64_t prev = static_cast<std::int64_t>(day) - 1;
   const bool leak_started = has_leak && r.leak_day <= prev;
   set_flag(row, kLeakStarted, leak_started);
-  avail_(row) = leak_started
-                    ? bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day)
-                    : 0.0;
+  avail_(row) = !leak_started ? 0.0
+                 : !std::isnan(caught_up)
+                     ? caught_up
+                     : bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day);
   for (int c = 0; c < kChannels; ++c) {
     const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
     if (has_substitution_) exists_(row, c) = s >= 0 ? 1.0 : 0.0;
@@ -318,11 +359,47 @@ void Market::retire_titles(std::int32_t day) {
 }
 
 void Market::admit_titles(std::int32_t day) {
+  // The day's entering titles, in the heap's order; then the availability of those that leaked
+  // before today, caught up together (bass_availability_many(): the same values); then each
+  // admitted in that order. The catch-up reads only the title's own record, which no admission
+  // changes.
+  auto& entering = entering_;
+  entering.clear();
   while (!pending_.empty() && pending_.top().first <= day) {
-    const std::int32_t id = pending_.top().second;
+    entering.push_back(pending_.top().second);
     pending_.pop();
-    admit(id, day);
   }
+  if (entering.empty()) return;
+  // The titles to catch up, the longest first (see bass_availability_many()), by their place in
+  // `entering`.
+  const std::int64_t prev = static_cast<std::int64_t>(day) - 1;
+  auto& order = entering_order_;
+  order.clear();
+  auto& caught_up = entering_caught_up_;
+  caught_up.assign(entering.size(), std::numeric_limits<double>::quiet_NaN());  // NaN: none to catch up
+  for (std::size_t j = 0; j < entering.size(); ++j) {
+    const TitleRecord& r = titles_[static_cast<std::size_t>(entering[j])];
+    if (r.leak_day != kNever && r.leak_day <= prev) order.emplace_back(prev - r.leak_day, static_cast<std::uint32_t>(j));
+  }
+  if (!order.empty()) {
+    std::sort(order.begin(), order.end(), [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+    auto& popularity = entering_popularity_;
+    auto& days = entering_days_;
+    auto& out = entering_out_;
+    popularity.resize(order.size());
+    days.resize(order.size());
+    out.resize(order.size());
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      days[k] = order[k].first;
+      popularity[k] = titles_[static_cast<std::size_t>(entering[order[k].second])].title.popularity;
+    }
+    bass_availability_many(params_.bass_p, params_.bass_q, popularity, days, out);
+    for (std::size_t k = 0; k < order.size(); ++k) caught_up[order[k].second] = out[k];
+  }
+  // (Room for every entering title at once: on the first reported day ~105,000 titles enter and
+  // the rows doubled ten times, each a copy of every array into fresh pages.)
+  reserve_rows(rows() + static_cast<Eigen::Index>(entering.size()));
+  for (std::size_t j = 0; j < entering.size(); ++j) admit(entering[j], day, caught_up[j]);
 }
 
 void Market::start_leaks(std::int32_t day) {

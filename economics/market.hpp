@@ -66,6 +66,7 @@
 #include <string>
 #include <queue>
 #include <unordered_map>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -106,6 +107,16 @@ void validate(const MarketParams& params);
 /// durables", Management Science 15(5), discretised per day. With q = 0 it has the closed form
 /// A_n = 1 - (1-p)^(n+1).
 [[nodiscard]] double bass_availability(double p, double q, double popularity, std::int64_t days_since_leak);
+
+/// bass_availability() of many titles at once, bit for bit: out[j] = bass_availability(p, q,
+/// popularity[j], days_since_leak[j]). The recursions of eight titles advance side by side (each
+/// is a chain of dependent operations, ~25 cycles a day for one title alone): on the market's
+/// first reported day every title already out enters with its availability caught up (~55,000
+/// titles and ~25 million days in the default scenario: one title after the other 42 ms of that
+/// one day, eight side by side 22 ms; docs/PERFORMANCE.md 26). Eight titles at a time in the
+/// given order: titles sorted by days waste the fewest lane-days. The spans have one size.
+void bass_availability_many(double p, double q, std::span<const double> popularity,
+                            std::span<const std::int64_t> days_since_leak, std::span<double> out);
 
 struct MarketTitle {
   double audience = 0.0;    //!< expected lifetime legal audience without piracy, units (all channels)
@@ -291,7 +302,9 @@ class Market {
   DayTotals advance_one_day(std::int32_t day);
   void retire_titles(std::int32_t day);
   void admit_titles(std::int32_t day);
-  void admit(std::int32_t id, std::int32_t day);
+  /// `caught_up`: the title's availability as of day - 1 when computed beforehand
+  /// (admit_titles(); NaN: computed here).
+  void admit(std::int32_t id, std::int32_t day, double caught_up = std::numeric_limits<double>::quiet_NaN());
   void start_leaks(std::int32_t day);
   void open_windows(std::int32_t day);
   void remove_row(Eigen::Index row);
@@ -312,6 +325,11 @@ class Market {
   // Events, so that the daily pass over the active set needs no per-title branches (which would
   // stop Eigen from vectorising it): stale entries are skipped when popped.
   MinHeap pending_;      //!< (first window, id) of titles not yet in the market (may be in the past)
+  // admit_titles()'s scratch: the day's entering titles, and the catch-ups computed together.
+  std::vector<std::int32_t> entering_;
+  std::vector<std::pair<std::int64_t, std::uint32_t>> entering_order_;  //!< (days to catch up, place)
+  std::vector<double> entering_popularity_, entering_caught_up_, entering_out_;
+  std::vector<std::int64_t> entering_days_;
   DayBuckets exits_;     //!< first window + life_days -> ids of titles in the market
   DayBuckets leaks_;     //!< leak day -> ids (future leaks only; past ones are caught up on entry)
   DayBuckets openings_;  //!< window start -> id * kChannels + channel, titles in the market

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <random>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -13,6 +15,7 @@
 using piracy::ModelError;
 using piracy::NumericalError;
 using piracy::economics::bass_availability;
+using piracy::economics::bass_availability_many;
 using piracy::economics::default_market_params;
 using piracy::economics::kChannels;
 using piracy::economics::LeakSource;
@@ -580,6 +583,53 @@ TEST_CASE("titles added late enter with their state caught up", "[economics][mar
   CHECK(dl.counterfactual_revenue_usd == Approx(de.counterfactual_revenue_usd).epsilon(1e-12));
   CHECK(dl.loss_usd == Approx(de.loss_usd).epsilon(1e-12));
   CHECK(dl.loss_usd > 0.0);
+}
+
+TEST_CASE("bass_availability_many gives bass_availability's values bit for bit", "[economics][market]") {
+  // The first reported day catches up every title already out side by side, eight at a time:
+  // each lane must stop where the one-title loop stops (its days, or the fixed point 1), whatever
+  // the lanes next to it hold, in any order and for any count of titles.
+  std::mt19937_64 gen(20200825);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{1000}}) {
+    for (const double q : {0.0, 0.4, 3.0}) {
+      const double p = 0.001 + 0.3 * unit(gen);
+      std::vector<double> popularity(n), out(n, -7.0);
+      std::vector<std::int64_t> days(n);
+      for (std::size_t j = 0; j < n; ++j) {
+        popularity[j] = j % 5 == 0 ? 0.0 : 4.0 * unit(gen);
+        // -1 (not leaked yet), 0 (the leak day), short and long catch-ups
+        days[j] = j % 7 == 0 ? -1 : j % 11 == 0 ? 0 : static_cast<std::int64_t>(unit(gen) * (j % 3 == 0 ? 3000.0 : 40.0));
+      }
+      bass_availability_many(p, q, popularity, days, out);
+      for (std::size_t j = 0; j < n; ++j) {
+        INFO("n = " << n << ", q = " << q << ", title " << j << ", days " << days[j]);
+        CHECK(std::bit_cast<std::uint64_t>(out[j]) == std::bit_cast<std::uint64_t>(bass_availability(p, q, popularity[j], days[j])));
+      }
+    }
+  }
+  std::vector<double> one(1), two(2);
+  std::vector<std::int64_t> days(1);
+  CHECK_THROWS_AS(bass_availability_many(0.1, 0.4, two, days, one), ModelError);
+}
+
+TEST_CASE("titles entering together on the first day are caught up one by one", "[economics][market]") {
+  // Many titles out before the market's first day, leaked on different days: each enters with
+  // the availability bass_availability() gives it, as a title entering alone does.
+  const MarketParams p = simple_params();
+  Market m(p);
+  std::vector<std::int32_t> leak_day;
+  for (int i = 0; i < 200; ++i) {
+    const auto id = m.add_title(title(1.0e3 + i, {i % 50, i % 50 + 30, -1, i % 50 + 60}, 0.5 + 0.01 * i));
+    leak_day.push_back(i % 3 == 0 ? 90 + i : (i * 7) % 80);  // some leak after the first day
+    m.record_leak(id, leak_day.back(), LeakSource{});
+  }
+  m.step(80);
+  for (int i = 0; i < 200; ++i) {
+    INFO("title " << i << ", leaked on day " << leak_day[static_cast<std::size_t>(i)]);
+    const double want = bass_availability(p.bass_p, p.bass_q, 0.5 + 0.01 * i, 80 - leak_day[static_cast<std::size_t>(i)]);
+    CHECK(m.availability(i) == Approx(want).epsilon(1e-14));
+  }
 }
 
 TEST_CASE("settled titles give the figures of a pass over every title", "[economics][market]") {
