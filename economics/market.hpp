@@ -113,10 +113,15 @@ void validate(const MarketParams& params);
 /// is a chain of dependent operations, ~25 cycles a day for one title alone): on the market's
 /// first reported day every title already out enters with its availability caught up (~55,000
 /// titles and ~25 million days in the default scenario: one title after the other 42 ms of that
-/// one day, eight side by side 22 ms; docs/PERFORMANCE.md 26). Eight titles at a time in the
-/// given order: titles sorted by days waste the fewest lane-days. The spans have one size.
+/// one day, eight side by side 22 ms, 32 on AVX-512 less; docs/PERFORMANCE.md 26). Titles in
+/// groups of 32 in the given order: titles sorted by days waste the fewest lane-days. The spans
+/// have one size.
 void bass_availability_many(double p, double q, std::span<const double> popularity,
                             std::span<const std::int64_t> days_since_leak, std::span<double> out);
+/// bass_availability_many() without 512-bit vectors (eight scalar recursions interleaved): the
+/// path of CPUs without AVX-512, callable everywhere for the tests.
+void bass_availability_many_portable(double p, double q, std::span<const double> popularity,
+                                     std::span<const std::int64_t> days_since_leak, std::span<double> out);
 
 struct MarketTitle {
   double audience = 0.0;    //!< expected lifetime legal audience without piracy, units (all channels)

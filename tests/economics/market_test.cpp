@@ -591,7 +591,8 @@ TEST_CASE("bass_availability_many gives bass_availability's values bit for bit",
   // the lanes next to it hold, in any order and for any count of titles.
   std::mt19937_64 gen(20200825);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{1000}}) {
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{31},
+                              std::size_t{33}, std::size_t{1000}}) {
     for (const double q : {0.0, 0.4, 3.0}) {
       const double p = 0.001 + 0.3 * unit(gen);
       std::vector<double> popularity(n), out(n, -7.0);
@@ -601,10 +602,14 @@ TEST_CASE("bass_availability_many gives bass_availability's values bit for bit",
         // -1 (not leaked yet), 0 (the leak day), short and long catch-ups
         days[j] = j % 7 == 0 ? -1 : j % 11 == 0 ? 0 : static_cast<std::int64_t>(unit(gen) * (j % 3 == 0 ? 3000.0 : 40.0));
       }
+      std::vector<double> portable(n, -7.0);
       bass_availability_many(p, q, popularity, days, out);
+      piracy::economics::bass_availability_many_portable(p, q, popularity, days, portable);
       for (std::size_t j = 0; j < n; ++j) {
         INFO("n = " << n << ", q = " << q << ", title " << j << ", days " << days[j]);
-        CHECK(std::bit_cast<std::uint64_t>(out[j]) == std::bit_cast<std::uint64_t>(bass_availability(p, q, popularity[j], days[j])));
+        const auto want = std::bit_cast<std::uint64_t>(bass_availability(p, q, popularity[j], days[j]));
+        CHECK(std::bit_cast<std::uint64_t>(out[j]) == want);
+        CHECK(std::bit_cast<std::uint64_t>(portable[j]) == want);
       }
     }
   }
