@@ -2197,7 +2197,10 @@ void Simulation::market_day(std::int32_t tick) {
   // The market is stepped over the reported period only, so that its cumulative losses are
   // the period's; titles released during burn-in enter at the first step with their
   // availability caught up (economics::Market).
-  if (tick < report_first_) return;
+  if (tick < report_first_) {
+    market_->prepare_first_step();
+    return;
+  }
   const auto d = market_->step(cfg_.calendar.burn_in_start.days + tick);
   const std::int32_t row = tick - report_first_;
   const std::array<double, 3> values{d.legal_revenue_usd, d.counterfactual_revenue_usd, d.loss_usd};

@@ -156,7 +156,9 @@ __attribute__((target("avx512f,avx2,fma"))) void bass32_avx512(double p, double 
       // a + (p + q_eff a)(1 - a), clamped to [0, 1]
       const __m512d rate = _mm512_add_pd(pv, opaque8(_mm512_mul_pd(qe[v], a[v])));
       const __m512d step = opaque8(_mm512_mul_pd(rate, _mm512_sub_pd(one, a[v])));
-      const __m512d next = _mm512_min_pd(one, _mm512_max_pd(zero, _mm512_add_pd(a[v], step)));
+      // (the zero-masking forms over all eight lanes: the plain ones pass GCC 12 an undefined
+      // source operand, which -Wmaybe-uninitialized reports)
+      const __m512d next = _mm512_maskz_min_pd(0xFF, one, _mm512_maskz_max_pd(0xFF, zero, _mm512_add_pd(a[v], step)));
       // while d <= its days and until it reaches 1 (the scalar loop's exits)
       const __mmask8 moves = _mm512_cmp_epi64_mask(dd, dv[v], _MM_CMPINT_LE) & _mm512_cmp_pd_mask(a[v], one, _CMP_NEQ_UQ);
       a[v] = _mm512_mask_blend_pd(moves, a[v], next);
@@ -357,6 +359,22 @@ void Market::reserve_rows(Eigen::Index rows) {
   row_group_.resize(static_cast<std::size_t>(cap));
   settle_.resize(static_cast<std::size_t>(cap));
   settled_day_.resize(static_cast<std::size_t>(cap));
+}
+
+void Market::prepare_first_step() {
+  if (started_) return;
+  const Eigen::Index before = audience_.size();
+  reserve_rows(static_cast<Eigen::Index>(pending_.size()) + 1);
+  const Eigen::Index grown = audience_.size() - before;
+  if (grown <= 0) return;
+  // (the std::vector arrays are value-initialised by reserve_rows(); Eigen leaves its own as
+  // they come from the allocator)
+  audience_.tail(grown).setZero();
+  q_eff_.tail(grown).setZero();
+  avail_.tail(grown).setZero();
+  if (has_substitution_) exists_.bottomRows(grown).setZero();
+  demand_.bottomRows(grown).setZero();
+  pre_factor_.bottomRows(grown).setZero();
 }
 
 void Market::admit(std::int32_t id, std::int32_t day, double caught_up) {

@@ -194,6 +194,13 @@ class Market {
   /// call would be ignored anyway).
   void record_leak(std::int32_t title, std::int32_t day, const LeakSource& source);
 
+  /// Before the first step only (a no-op after it): grows the rows' capacity to hold every title
+  /// not yet in the market and writes the new memory, so that the first step's admissions find
+  /// it paged in. Changes no value. The simulation calls it on each burn-in day, on the market's
+  /// task, which idles then (docs/PERFORMANCE.md 26): on the first reported day ~105,000 titles
+  /// enter at once, and the first touch of their rows was part of that day's work.
+  void prepare_first_step();
+
   [[nodiscard]] bool leaked(std::int32_t title) const;
   /// Availability A of the title on the last stepped day (0 before its leak).
   [[nodiscard]] double availability(std::int32_t title) const;
