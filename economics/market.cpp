@@ -124,7 +124,7 @@ __attribute__((target("avx512f"), always_inline)) inline __m512d opaque8(__m512d
   asm("" : "+v"(v));
   return v;
 }
-/// bass_availability_many() for 32 titles from j0 (fewer at the end), four vectors of eight
+/// bass_availability_many() for m <= 32 titles, four vectors of eight
 /// side by side: one vector's day is a chain of ~7 dependent operations, four hide each other's
 /// latency. Each lane is bass_availability()'s update, operation for operation: std::max(x, 0.0)
 /// is (0 > x) ? 0 : x, which vmaxpd(0, x) computes (NaN and -0 included: the second operand
@@ -377,7 +377,7 @@ void Market::prepare_first_step() {
   pre_factor_.bottomRows(grown).setZero();
 }
 
-void Market::admit(std::int32_t id, std::int32_t day, double caught_up) {
+void Market::admit(std::int32_t id, std::int32_t day, std::optional<double> caught_up) {
   TitleRecord& r = titles_[static_cast<std::size_t>(id)];
   const std::int64_t exit_day = static_cast<std::int64_t>(r.first_window) + params_.life_days;
   if (exit_day <= day) {  // its whole life passed before the market reached it
@@ -406,9 +406,8 @@ void Market::admit(std::int32_t id, std::int32_t day, double caught_up) {
   const bool leak_started = has_leak && r.leak_day <= prev;
   set_flag(row, kLeakStarted, leak_started);
   avail_(row) = !leak_started ? 0.0
-                 : !std::isnan(caught_up)
-                     ? caught_up
-                     : bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day);
+                 : caught_up ? *caught_up
+                             : bass_availability(params_.bass_p, params_.bass_q, r.title.popularity, prev - r.leak_day);
   for (int c = 0; c < kChannels; ++c) {
     const std::int32_t s = r.title.window_start[static_cast<std::size_t>(c)];
     if (has_substitution_) exists_(row, c) = s >= 0 ? 1.0 : 0.0;
@@ -471,7 +470,7 @@ void Market::admit_titles(std::int32_t day) {
   auto& order = entering_order_;
   order.clear();
   auto& caught_up = entering_caught_up_;
-  caught_up.assign(entering.size(), std::numeric_limits<double>::quiet_NaN());  // NaN: none to catch up
+  caught_up.assign(entering.size(), std::nullopt);  // (none to catch up)
   for (std::size_t j = 0; j < entering.size(); ++j) {
     const TitleRecord& r = titles_[static_cast<std::size_t>(entering[j])];
     if (r.leak_day != kNever && r.leak_day <= prev) order.emplace_back(prev - r.leak_day, static_cast<std::uint32_t>(j));

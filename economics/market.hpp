@@ -64,6 +64,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <span>
@@ -315,8 +316,8 @@ class Market {
   void retire_titles(std::int32_t day);
   void admit_titles(std::int32_t day);
   /// `caught_up`: the title's availability as of day - 1 when computed beforehand
-  /// (admit_titles(); NaN: computed here).
-  void admit(std::int32_t id, std::int32_t day, double caught_up = std::numeric_limits<double>::quiet_NaN());
+  /// (admit_titles()); else computed here if it needs one.
+  void admit(std::int32_t id, std::int32_t day, std::optional<double> caught_up = std::nullopt);
   void start_leaks(std::int32_t day);
   void open_windows(std::int32_t day);
   void remove_row(Eigen::Index row);
@@ -340,7 +341,8 @@ class Market {
   // admit_titles()'s scratch: the day's entering titles, and the catch-ups computed together.
   std::vector<std::int32_t> entering_;
   std::vector<std::pair<std::int64_t, std::uint32_t>> entering_order_;  //!< (days to catch up, place)
-  std::vector<double> entering_popularity_, entering_caught_up_, entering_out_;
+  std::vector<double> entering_popularity_, entering_out_;
+  std::vector<std::optional<double>> entering_caught_up_;
   std::vector<std::int64_t> entering_days_;
   DayBuckets exits_;     //!< first window + life_days -> ids of titles in the market
   DayBuckets leaks_;     //!< leak day -> ids (future leaks only; past ones are caught up on entry)
