@@ -197,6 +197,26 @@ Simulation::Simulation(const ScenarioConfig& cfg, std::vector<std::string> remov
   mp.bass_q = m.bass_q;
   mp.life_days = static_cast<std::int32_t>(m.life_days);
   market_ = std::make_unique<economics::Market>(mp);
+  {
+    // The market's room planned from the expected number of films (open_sources(): Poisson
+    // arrivals at an exogenous rate), all of them and those made by the first reported day (every
+    // one of which enters the market then): the title records' vector and the rows then grow once
+    // instead of doubling, and the rows are written a part a day during the burn-in (Market::
+    // prepare_first_step()). Expected counts plus four standard deviations: a larger count only
+    // makes the market grow as it would without a plan. Memory only, no value changes
+    // (docs/PERFORMANCE.md 27).
+    const auto& cp = cfg_.categories[kMovie];
+    double all = 0, first = 0;
+    for (std::int32_t t = 0; t < n_ticks_; ++t) {
+      const double rate = cp.titles_per_day * std::exp(cp.growth_per_year * years_since_mid_2020(date_of(t)));
+      all += rate;
+      if (t <= report_first_) first += rate;
+    }
+    const auto with_margin = [](double n) {
+      return static_cast<std::int64_t>(std::min(n + 4.0 * std::sqrt(n) + 64.0, 1e9));
+    };
+    if (std::isfinite(all)) market_->plan_capacity(with_margin(all), with_margin(first));
+  }
 
   series_ = std::make_unique<SeriesTable>(cal.start, (cal.end - cal.start) + 1);
   auto& s = *series_;
@@ -2198,7 +2218,7 @@ void Simulation::market_day(std::int32_t tick) {
   // the period's; titles released during burn-in enter at the first step with their
   // availability caught up (economics::Market).
   if (tick < report_first_) {
-    market_->prepare_first_step();
+    market_->prepare_first_step(report_first_ - tick);
     return;
   }
   const auto d = market_->step(cfg_.calendar.burn_in_start.days + tick);

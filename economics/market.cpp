@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <new>
 #include <string>
 
 #include "engine/error.hpp"
@@ -277,6 +278,7 @@ std::int32_t Market::add_title(const MarketTitle& title) {
   } else {
     pending_.emplace(r.first_window, id);
   }
+  grow_for_append(titles_);  // (eight times the room at once: engine/large_pages.hpp)
   titles_.push_back(r);
   return id;
 }
@@ -346,35 +348,72 @@ void Market::reserve_rows(Eigen::Index rows) {
   // at the same places (a capacity of an odd number of rows changed the last bits of the day's
   // revenue sums: found when admit_titles() first reserved room for the day's titles at once).
   const Eigen::Index cap = (std::max<Eigen::Index>({rows, 2 * audience_.size(), 64}) + 63) / 64 * 64;
-  audience_.conservativeResize(cap);
-  q_eff_.conservativeResize(cap);
-  avail_.conservativeResize(cap);
+  // The double arrays ask for huge pages before their new memory is first written
+  // (engine/large_pages.hpp: a 4 KiB page fault traps to the hypervisor here). A vector grows by
+  // realloc, which leaves its new part unwritten; a matrix is copied into a new one, advised before
+  // the copy. The values are those conservativeResize() gives.
+  const auto grow_vector = [cap](Eigen::ArrayXd& a) {
+    a.conservativeResize(cap);
+    advise_huge_pages(a.data(), static_cast<std::size_t>(cap) * sizeof(double));
+  };
+  const auto grow_matrix = [cap](Eigen::ArrayXXd& m) {
+    Eigen::ArrayXXd next(cap, kChannels);
+    advise_huge_pages(next.data(), static_cast<std::size_t>(next.size()) * sizeof(double));
+    // (the old rows, every one of them, as conservativeResize() copies them; the new ones are left
+    // as they come from the allocator)
+    if (m.rows() > 0) next.topRows(m.rows()) = m;
+    m.swap(next);
+  };
+  grow_vector(audience_);
+  grow_vector(q_eff_);
+  grow_vector(avail_);
   flags_.resize(static_cast<std::size_t>(cap));
   // E is read only by the substitution term: without substitution it is not kept (32 bytes a
   // title: docs/PERFORMANCE.md 5.4).
-  if (has_substitution_) exists_.conservativeResize(cap, kChannels);
-  demand_.conservativeResize(cap, kChannels);
-  pre_factor_.conservativeResize(cap, kChannels);
+  if (has_substitution_) grow_matrix(exists_);
+  grow_matrix(demand_);
+  grow_matrix(pre_factor_);
   row_title_.resize(static_cast<std::size_t>(cap));
   row_group_.resize(static_cast<std::size_t>(cap));
   settle_.resize(static_cast<std::size_t>(cap));
   settled_day_.resize(static_cast<std::size_t>(cap));
 }
 
-void Market::prepare_first_step() {
+void Market::plan_capacity(std::int64_t titles, std::int64_t first_step_rows) {
+  // (A plan is a hint: capped, and a reservation the system refuses is left out; the market then
+  // grows as titles come, as without one.)
+  constexpr std::int64_t kMaxTitles = std::int64_t{1} << 26, kMaxRows = std::int64_t{1} << 24;
+  titles = std::clamp<std::int64_t>(titles, 0, kMaxTitles);
+  if (titles > static_cast<std::int64_t>(titles_.capacity())) {
+    try {
+      titles_.reserve(static_cast<std::size_t>(titles));
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  planned_rows_ = std::max<Eigen::Index>(planned_rows_, static_cast<Eigen::Index>(std::clamp<std::int64_t>(first_step_rows, 0, kMaxRows)));
+}
+
+void Market::prepare_first_step(std::int32_t days_left) {
   if (started_) return;
   const Eigen::Index before = audience_.size();
-  reserve_rows(static_cast<Eigen::Index>(pending_.size()) + 1);
-  const Eigen::Index grown = audience_.size() - before;
-  if (grown <= 0) return;
+  reserve_rows(std::max(static_cast<Eigen::Index>(pending_.size()) + 1, planned_rows_));
+  const Eigen::Index cap = audience_.size();
+  // A growth kept the old rows (copied, or moved by realloc) and left the new ones unwritten.
+  if (cap != before) written_rows_ = std::min(written_rows_, before);
+  if (written_rows_ >= cap) return;
+  const Eigen::Index left = cap - written_rows_;
+  const Eigen::Index calls = std::max<Eigen::Index>(days_left, 1);
+  const Eigen::Index part = std::min(left, std::max<Eigen::Index>(1024, (left + calls - 1) / calls));
+  const Eigen::Index r0 = written_rows_;
   // (the std::vector arrays are value-initialised by reserve_rows(); Eigen leaves its own as
   // they come from the allocator)
-  audience_.tail(grown).setZero();
-  q_eff_.tail(grown).setZero();
-  avail_.tail(grown).setZero();
-  if (has_substitution_) exists_.bottomRows(grown).setZero();
-  demand_.bottomRows(grown).setZero();
-  pre_factor_.bottomRows(grown).setZero();
+  audience_.segment(r0, part).setZero();
+  q_eff_.segment(r0, part).setZero();
+  avail_.segment(r0, part).setZero();
+  if (has_substitution_) exists_.middleRows(r0, part).setZero();
+  demand_.middleRows(r0, part).setZero();
+  pre_factor_.middleRows(r0, part).setZero();
+  written_rows_ = r0 + part;
 }
 
 void Market::admit(std::int32_t id, std::int32_t day, std::optional<double> caught_up) {

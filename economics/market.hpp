@@ -195,12 +195,22 @@ class Market {
   /// call would be ignored anyway).
   void record_leak(std::int32_t title, std::int32_t day, const LeakSource& source);
 
+  /// Makes room ahead of time for about `titles` title records in all and `first_step_rows` rows
+  /// at the first step: expected counts, which need not be exact (more room is made as titles
+  /// come, as without a plan). Memory only: changes no value. The room for the records is address
+  /// space until written; the rows are grown to the plan by the first prepare_first_step() and
+  /// written by the later ones, a part a day (docs/PERFORMANCE.md 27).
+  void plan_capacity(std::int64_t titles, std::int64_t first_step_rows);
+
   /// Before the first step only (a no-op after it): grows the rows' capacity to hold every title
-  /// not yet in the market and writes the new memory, so that the first step's admissions find
-  /// it paged in. Changes no value. The simulation calls it on each burn-in day, on the market's
-  /// task, which idles then (docs/PERFORMANCE.md 26): on the first reported day ~105,000 titles
-  /// enter at once, and the first touch of their rows was part of that day's work.
-  void prepare_first_step();
+  /// not yet in the market (and the plan's rows), and writes a part of the new memory, so that the
+  /// first step's admissions find it paged in: the rows not yet written divided by `days_left` (the
+  /// calls still to come before the first step, counting this one), at least 1,024 rows a call.
+  /// Changes no value. The simulation calls it on each burn-in day, on the market's task, which
+  /// idles then (docs/PERFORMANCE.md 26, 27): on the first reported day ~105,000 titles enter at
+  /// once, and the first touch of their rows was part of that day's work; written all at once
+  /// when the rows doubled, the memory kept the agents waiting on those days.
+  void prepare_first_step(std::int32_t days_left = 1);
 
   [[nodiscard]] bool leaked(std::int32_t title) const;
   /// Availability A of the title on the last stepped day (0 before its leak).
@@ -322,6 +332,8 @@ class Market {
   void open_windows(std::int32_t day);
   void remove_row(Eigen::Index row);
   void reserve_rows(Eigen::Index rows);
+  Eigen::Index planned_rows_ = 0;  //!< plan_capacity()'s rows at the first step
+  Eigen::Index written_rows_ = 0;  //!< rows of the double arrays written since they were allocated (before the first step)
   std::int32_t group_slot(std::int32_t group);
   [[nodiscard]] const TitleRecord& record(std::int32_t title) const;
   [[nodiscard]] double pre_release_factor(int channel, double availability_at_open) const;

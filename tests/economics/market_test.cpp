@@ -638,32 +638,45 @@ TEST_CASE("titles entering together on the first day are caught up one by one", 
 }
 
 TEST_CASE("preparing the first step's rows changes no value", "[economics][market]") {
-  // prepare_first_step() grows and writes the rows before the first step (the simulation calls
-  // it on burn-in days); the steps must give the same bits with it and without it.
+  // prepare_first_step() grows the rows before the first step and writes them a part a call (the
+  // simulation calls it on burn-in days), and plan_capacity() makes room ahead from expected
+  // counts (docs/PERFORMANCE.md 26, 27); the steps must give the same bits with them and without.
+  // Plans: none, one larger than the titles that come, one smaller (the market then grows as
+  // without a plan) and one of exactly the titles that come.
   const MarketParams p = simple_params();
-  Market plain(p), prepared(p);
+  Market plain(p), prepared(p), large(p), small(p), exact(p);
+  large.plan_capacity(5000, 4000);
+  small.plan_capacity(10, 20);
+  exact.plan_capacity(300, 300);
+  const std::vector<Market*> others{&prepared, &large, &small, &exact};
   for (int i = 0; i < 300; ++i) {
     const MarketTitle t = title(1.0e3 + 7 * i, {i % 60, i % 60 + 20, -1, i % 60 + 45}, 0.4 + 0.005 * i);
-    for (Market* m : {&plain, &prepared}) {
+    for (Market* m : {&plain, &prepared, &large, &small, &exact}) {
       const auto id = m->add_title(t);
       if (i % 4 != 0) m->record_leak(id, (i * 13) % 90, LeakSource{i % 9, i % 5 == 0, i % 7 == 0});
     }
-    if (i % 50 == 0) prepared.prepare_first_step();
+    // (days_left counts down to 1, as in a burn-in of 30 calls; the large plan's rows take more
+    // calls than there are to write)
+    if (i % 10 == 0)
+      for (Market* m : others) m->prepare_first_step(30 - i / 10);
   }
-  prepared.prepare_first_step();
+  for (Market* m : others) m->prepare_first_step();
   double loss = 0.0;
   for (int day = 40; day < 160; ++day) {
     const auto a = plain.step(day);
     loss += a.loss_usd;
-    const auto b = prepared.step(day);
-    if (day == 41) prepared.prepare_first_step();  // (a no-op once started)
-    INFO("day " << day);
-    CHECK(std::bit_cast<std::uint64_t>(a.legal_revenue_usd) == std::bit_cast<std::uint64_t>(b.legal_revenue_usd));
-    CHECK(std::bit_cast<std::uint64_t>(a.counterfactual_revenue_usd) == std::bit_cast<std::uint64_t>(b.counterfactual_revenue_usd));
-    CHECK(std::bit_cast<std::uint64_t>(a.loss_usd) == std::bit_cast<std::uint64_t>(b.loss_usd));
-    CHECK(a.active_titles == b.active_titles);
+    for (Market* m : others) {
+      const auto b = m->step(day);
+      if (day == 41) m->prepare_first_step();  // (a no-op once started)
+      INFO("day " << day << ", market " << (m == &prepared ? "prepared" : m == &large ? "large plan" : m == &small ? "small plan" : "exact plan"));
+      CHECK(std::bit_cast<std::uint64_t>(a.legal_revenue_usd) == std::bit_cast<std::uint64_t>(b.legal_revenue_usd));
+      CHECK(std::bit_cast<std::uint64_t>(a.counterfactual_revenue_usd) == std::bit_cast<std::uint64_t>(b.counterfactual_revenue_usd));
+      CHECK(std::bit_cast<std::uint64_t>(a.loss_usd) == std::bit_cast<std::uint64_t>(b.loss_usd));
+      CHECK(a.active_titles == b.active_titles);
+    }
   }
   CHECK(loss > 0.0);
+  for (Market* m : others) CHECK(m->title_count() == plain.title_count());
 }
 
 TEST_CASE("settled titles give the figures of a pass over every title", "[economics][market]") {
