@@ -395,15 +395,32 @@ void Market::plan_capacity(std::int64_t titles, std::int64_t first_step_rows) {
 
 void Market::prepare_first_step(std::int32_t days_left) {
   if (started_) return;
+  const Eigen::Index target = std::max(static_cast<Eigen::Index>(pending_.size()) + 1, planned_rows_);
   const Eigen::Index before = audience_.size();
-  reserve_rows(std::max(static_cast<Eigen::Index>(pending_.size()) + 1, planned_rows_));
+  reserve_rows(target);
   const Eigen::Index cap = audience_.size();
+  const Eigen::Index calls = std::max<Eigen::Index>(days_left, 1);
+  // What is written per call: the part not yet written divided by the calls left, at least 1,024.
+  const auto part_of = [calls](Eigen::Index left) { return std::min(left, std::max<Eigen::Index>(1024, (left + calls - 1) / calls)); };
+  // The scratch of admit_titles(), which the first step fills for every entering title: sized
+  // ahead here a part at a time (their first touch was ~12 ms of the first reported day's ~50:
+  // docs/PERFORMANCE.md 27). Their sizes are left as written: admit_titles() clears or rewrites
+  // each before use. Capacity doubles at least, so that a growing count is not reallocated daily.
+  const auto ahead = [&](auto& v) {
+    const auto n = static_cast<std::size_t>(target);
+    if (v.capacity() < n) v.reserve(std::max(n, 2 * v.capacity()));
+    if (v.size() < n) v.resize(v.size() + static_cast<std::size_t>(part_of(static_cast<Eigen::Index>(n - v.size()))));
+  };
+  ahead(entering_);
+  ahead(entering_order_);
+  ahead(entering_caught_up_);
+  ahead(entering_popularity_);
+  ahead(entering_days_);
+  ahead(entering_out_);
   // A growth kept the old rows (copied, or moved by realloc) and left the new ones unwritten.
   if (cap != before) written_rows_ = std::min(written_rows_, before);
   if (written_rows_ >= cap) return;
-  const Eigen::Index left = cap - written_rows_;
-  const Eigen::Index calls = std::max<Eigen::Index>(days_left, 1);
-  const Eigen::Index part = std::min(left, std::max<Eigen::Index>(1024, (left + calls - 1) / calls));
+  const Eigen::Index part = part_of(cap - written_rows_);
   const Eigen::Index r0 = written_rows_;
   // (the std::vector arrays are value-initialised by reserve_rows(); Eigen leaves its own as
   // they come from the allocator)
