@@ -869,16 +869,21 @@ std::int32_t Market::key_of(Eigen::Index row, bool create) {
   if ((f & kLeakStarted) == 0) return -1;
   const std::int32_t slot = row_group_[static_cast<std::size_t>(row)];
   const std::int32_t code = slot * 4 + ((f & kP2P) != 0 ? 2 : 0) + ((f & kPreRelease) != 0 ? 1 : 0);
-  if (!create) return key_index_.at(code);
-  const auto [it, inserted] = key_index_.try_emplace(code, static_cast<std::int32_t>(keys_.size()));
-  if (inserted) {
+  const auto at = static_cast<std::size_t>(code);
+  if (!create) {
+    if (at < key_index_.size() && key_index_[at] >= 0) return key_index_[at];
+    throw ModelError(fmt::format("market: no attribution key for settled row {} (code {})", row, code));
+  }
+  if (at >= key_index_.size()) key_index_.resize(std::max(at + 1, 2 * key_index_.size()), -1);
+  if (key_index_[at] < 0) {
+    key_index_[at] = static_cast<std::int32_t>(keys_.size());
     AggregateKey key;
     key.slot = slot;
     key.p2p = (f & kP2P) != 0;
     key.pre = (f & kPreRelease) != 0;
     keys_.push_back(key);
   }
-  return it->second;
+  return key_index_[at];
 }
 
 std::int32_t Market::key_of_known(Eigen::Index row) const {
@@ -886,8 +891,8 @@ std::int32_t Market::key_of_known(Eigen::Index row) const {
   if ((f & kLeakStarted) == 0) return -1;
   const std::int32_t code = row_group_[static_cast<std::size_t>(row)] * 4 + ((f & kP2P) != 0 ? 2 : 0) +
                             ((f & kPreRelease) != 0 ? 1 : 0);
-  const auto it = key_index_.find(code);
-  return it == key_index_.end() ? -2 : it->second;
+  const auto at = static_cast<std::size_t>(code);
+  return at < key_index_.size() && key_index_[at] >= 0 ? key_index_[at] : -2;
 }
 
 std::int32_t Market::settled_ref_day(Eigen::Index row, int channel) const {
@@ -977,12 +982,27 @@ void Market::unsettle(std::int32_t id) {
   // leak) are already there; windows still to open stay at 0 (their openings are scheduled).
   TitleRecord& r = titles_[static_cast<std::size_t>(id)];
   const Eigen::Index row = r.active_row;
+  // Each channel's products in its own order, the channels' chains side by side: one channel
+  // after the other, each product waited for the one before it (the loop was 82% of this
+  // function's samples, `perf annotate`; docs/PERFORMANCE.md 27). add_settled() reads no demand,
+  // so the calls below, in channel order, are the ones the channel-by-channel loop made.
+  std::array<double, kChannels> d{};
+  std::array<std::int64_t, kChannels> days{};
+  std::int64_t most = 0;
   for (int c = 0; c < kChannels; ++c) {
-    double d = demand_(row, c);
-    if (d == 0.0) continue;
-    for (std::int32_t day = settled_ref_day(row, c); day <= last_day_; ++day) d *= retention_[c];
-    add_settled(row, c, -d, -1);
-    demand_(row, c) = d;
+    const auto k = static_cast<std::size_t>(c);
+    d[k] = demand_(row, c);
+    if (d[k] == 0.0) continue;
+    days[k] = std::max<std::int64_t>(0, static_cast<std::int64_t>(last_day_) - settled_ref_day(row, c) + 1);
+    most = std::max(most, days[k]);
+  }
+  for (std::int64_t n = 0; n < most; ++n)
+    for (std::size_t k = 0; k < static_cast<std::size_t>(kChannels); ++k)
+      if (n < days[k]) d[k] *= retention_[k];
+  for (int c = 0; c < kChannels; ++c) {
+    if (demand_(row, c) == 0.0) continue;
+    add_settled(row, c, -d[static_cast<std::size_t>(c)], -1);
+    demand_(row, c) = d[static_cast<std::size_t>(c)];
   }
   swap_rows(row, n_active_);  // the first settled row: it becomes the last active one
   forget_settled(-1);         // (after the swap, which uses the row after the settled part)
