@@ -276,7 +276,7 @@ std::int32_t Market::add_title(const MarketTitle& title) {
   if (r.first_window == kNever) {
     r.state = TitleState::Done;  // no legal window at all: no demand, nothing to lose
   } else {
-    pending_.emplace(r.first_window, id);
+    pending_.push({r.first_window, id});
   }
   grow_for_append(titles_);  // (eight times the room at once: engine/large_pages.hpp)
   titles_.push_back(r);
